@@ -1,0 +1,176 @@
+"""
+### Monthly cohort retention and sales forecast pipeline
+
+Owns one calendar month of the business time zone per run (a data-interval
+timetable, midnight to midnight), extracts that month plus the look-back
+months from the source order system, validates them with Great Expectations,
+replaces them in `core.transactions`, rebuilds the cohort marts and the daily
+sales series, refits the SARIMA forecast and publishes forecasts and charts.
+
+This file only wires tasks. The logic lives in `include/cohortintel` (Python)
+and `include/sql` (one SQL file per step); the README lists the settings and
+the tables written. Tasks pass table names and month keys through XCom, never
+data.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pendulum
+from airflow.sdk import Asset, CronDataIntervalTimetable, dag, get_current_context, task
+
+from cohortintel.alerts import log_task_failure
+from cohortintel.config import Settings
+
+SETTINGS = Settings.from_env()
+
+COHORT_RETENTION = Asset(name="cohortintel_cohort_retention", uri="cohortintel://warehouse/marts/cohort_retention")
+SALES_FORECAST = Asset(name="cohortintel_sales_forecast", uri="cohortintel://warehouse/marts/sales_forecast")
+
+
+def _dsn(conn_id: str) -> str:
+    from airflow.sdk import BaseHook
+
+    from cohortintel.db import dsn_from_parts
+
+    conn = BaseHook.get_connection(conn_id)
+    return dsn_from_parts(conn.host, conn.port, conn.login, conn.password, conn.schema)
+
+
+def _run_month() -> dt.date:
+    from cohortintel.months import month_of_interval
+
+    context = get_current_context()
+    return month_of_interval(
+        context["data_interval_start"], context["data_interval_end"], SETTINGS.business_timezone
+    )
+
+
+def _run_id() -> str:
+    return get_current_context()["run_id"]
+
+
+@dag(
+    dag_id="cohort_monthly",
+    schedule=CronDataIntervalTimetable("0 0 1 * *", timezone=SETTINGS.business_timezone),
+    start_date=pendulum.datetime(
+        SETTINGS.start_month.year, SETTINGS.start_month.month, 1, tz=SETTINGS.business_timezone
+    ),
+    catchup=True,
+    max_active_runs=1,
+    doc_md=__doc__,
+    tags=["cohortintel"],
+    default_args={
+        "owner": "data-engineering",
+        "retries": SETTINGS.task_retries,
+        "retry_delay": dt.timedelta(seconds=SETTINGS.retry_delay_seconds),
+        "on_failure_callback": log_task_failure,
+    },
+)
+def cohort_monthly():
+    @task
+    def migrate_warehouse() -> list[str]:
+        from cohortintel.db import migrate
+
+        return migrate(_dsn(SETTINGS.warehouse_conn_id))
+
+    @task
+    def extract_transactions() -> dict:
+        from cohortintel.extract import extract_batch
+
+        batch = extract_batch(
+            _dsn(SETTINGS.source_conn_id),
+            _dsn(SETTINGS.warehouse_conn_id),
+            _run_month(),
+            SETTINGS,
+            _run_id(),
+        )
+        return batch.to_xcom()
+
+    @task
+    def validate_transactions(batch: dict) -> dict:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from cohortintel.validate import DataQualityError, validate_batch
+
+        try:
+            result = validate_batch(
+                _dsn(SETTINGS.warehouse_conn_id),
+                batch["staging_table"],
+                dt.date.fromisoformat(batch["batch_month"]),
+                dt.date.fromisoformat(batch["window_first_month"]),
+                SETTINGS,
+                _run_id(),
+            )
+        except DataQualityError as error:
+            # Bad data stays bad on a retry, so fail at once and alert.
+            raise AirflowFailException(str(error)) from error
+        return {**batch, "quarantined_by_rule": result["quarantined_by_rule"]}
+
+    @task
+    def load_transactions(batch: dict) -> dict:
+        from cohortintel.load import load_batch
+
+        counts = load_batch(
+            _dsn(SETTINGS.warehouse_conn_id),
+            batch["staging_table"],
+            dt.date.fromisoformat(batch["batch_month"]),
+            dt.date.fromisoformat(batch["window_first_month"]),
+            batch["quarantined_by_rule"],
+            SETTINGS,
+            _run_id(),
+        )
+        return {"table": "core.transactions", **counts}
+
+    @task
+    def build_cohort_tables() -> dict:
+        from cohortintel.cohorts import build_cohorts
+
+        return {"table": "marts.cohort_retention", **build_cohorts(_dsn(SETTINGS.warehouse_conn_id))}
+
+    @task
+    def build_sales_series() -> dict:
+        from cohortintel.sales import build_sales_series as build
+
+        return {"table": "marts.sales_daily", **build(_dsn(SETTINGS.warehouse_conn_id), SETTINGS)}
+
+    @task
+    def refit_sales_forecasts() -> dict:
+        from cohortintel.sales import fit_forecasts
+
+        context = get_current_context()
+        month = _run_month()
+        models = fit_forecasts(
+            _dsn(SETTINGS.warehouse_conn_id),
+            month,
+            SETTINGS,
+            _run_id(),
+            (context["data_interval_start"], context["data_interval_end"]),
+        )
+        return {"as_of_month": month.isoformat(), "models": models}
+
+    @task(outlets=[COHORT_RETENTION, SALES_FORECAST])
+    def publish_results(fitted: dict) -> dict:
+        from cohortintel.publish import publish_forecasts, render_charts
+
+        month = dt.date.fromisoformat(fitted["as_of_month"])
+        warehouse = _dsn(SETTINGS.warehouse_conn_id)
+        rows = publish_forecasts(warehouse, month)
+        charts = render_charts(warehouse, month, SETTINGS)
+        return {"as_of_month": fitted["as_of_month"], "forecast_rows": rows, "charts": charts}
+
+    migrated = migrate_warehouse()
+    batch = extract_transactions()
+    migrated >> batch
+    loaded = load_transactions(validate_transactions(batch))
+    cohorts = build_cohort_tables()
+    series = build_sales_series()
+    loaded >> [cohorts, series]
+    fitted = refit_sales_forecasts()
+    series >> fitted
+    published = publish_results(fitted)
+    cohorts >> published
+
+
+cohort_monthly()

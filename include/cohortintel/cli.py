@@ -1,0 +1,166 @@
+"""Command line: ``cohortintel demo`` sets everything up and runs the DAG through Airflow.
+
+Subcommands:
+  demo         find or start PostgreSQL, load the Online Retail data into a source
+               database, run the monthly DAG for every month, print the summary
+  summary      print the summary of what the warehouse holds now
+  airflow-env  print shell ``export`` lines that point Airflow at this project
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+from cohortintel import db, report, source
+from cohortintel.config import PROJECT_ROOT, Settings
+from cohortintel.environment import DatabaseNames, airflow_environment
+from cohortintel.postgres_server import PostgresServer, ensure_database, find_or_start
+
+log = logging.getLogger("cohortintel.cli")
+
+
+def _server() -> PostgresServer:
+    return find_or_start(os.environ.get("COHORTINTEL_POSTGRES_URL"))
+
+
+def _names() -> DatabaseNames:
+    return DatabaseNames.with_prefix(os.environ.get("COHORTINTEL_DATABASE_PREFIX", "cohortintel"))
+
+
+def prepare_databases(server: PostgresServer, names: DatabaseNames, data_path: Path, reload: bool) -> None:
+    """Create the three databases, load the source data unless it is loaded, migrate the warehouse."""
+    for name in (names.source, names.warehouse, names.airflow):
+        ensure_database(server, name)
+    source_dsn = server.database_dsn(names.source)
+    settings = Settings.from_env()
+    existing = source.source_row_count(source_dsn, settings.source_table)
+    if reload or existing is None or existing == 0:
+        print(f"cohortintel: loading {data_path} into {names.source}.{settings.source_table}", flush=True)
+        rows = source.load_online_retail(source_dsn, data_path, settings.source_table)
+        print(f"cohortintel: loaded {rows:,} source rows", flush=True)
+    else:
+        print(
+            f"cohortintel: source table {settings.source_table} already holds {existing:,} rows "
+            f"(use --reload-source to load it again)",
+            flush=True,
+        )
+    applied = db.migrate(server.database_dsn(names.warehouse))
+    if applied:
+        print(f"cohortintel: applied warehouse migrations {', '.join(applied)}", flush=True)
+
+
+def run_airflow(env: dict[str, str], *args: str) -> None:
+    """Run a command with the Airflow environment; raise CalledProcessError on failure."""
+    subprocess.run(list(args), env={**os.environ, **env}, check=True)
+
+
+def source_months(source_dsn: str, settings: Settings) -> tuple[str, str]:
+    """Return the first and last month (YYYY-MM) that the Online Retail source table covers."""
+    with db.transaction(source_dsn) as cur:
+        cur.execute(
+            db.sql.SQL("select min(invoice_date), max(invoice_date) from {}").format(
+                db.identifier(settings.source_table)
+            )
+        )
+        first, last = cur.fetchone()
+    if first is None:
+        raise SystemExit(f"cohortintel: source table {settings.source_table} is empty; nothing to run.")
+    return f"{first:%Y-%m}", f"{last:%Y-%m}"
+
+
+def command_demo(args: argparse.Namespace) -> int:
+    server = _server()
+    names = _names()
+    where = "embedded PostgreSQL" if server.embedded else "PostgreSQL"
+    print(f"cohortintel: using {where} at {db.redact_dsn(server.admin_dsn)}", flush=True)
+    prepare_databases(server, names, Path(args.data), args.reload_source)
+    env = airflow_environment(server, names)
+    # Fail fast in the demo: a retry would wait the production retry delay.
+    env.setdefault("COHORTINTEL_TASK_RETRIES", os.environ.get("COHORTINTEL_TASK_RETRIES", "0"))
+    print("cohortintel: migrating the Airflow metadata database", flush=True)
+    run_airflow(env, sys.executable, "-m", "airflow", "db", "migrate")
+    settings = Settings.from_env()
+    first, last = source_months(server.database_dsn(names.source), settings)
+    first = args.first or first
+    last = args.last or last
+    print(f"cohortintel: running the DAG cohort_monthly through Airflow for {first} to {last}", flush=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "cohortintel.airflow_runner", first, last],
+        env={**os.environ, **env},
+        stdout=None if args.verbose else subprocess.DEVNULL,
+        stderr=None if args.verbose else subprocess.PIPE,
+        text=True,
+    )
+    if result.returncode != 0:
+        if result.stderr:
+            sys.stderr.write(result.stderr[-20000:])
+        print("cohortintel: the DAG run failed; the output above ends with the error.", file=sys.stderr)
+        return result.returncode
+    print(_summary_text(server, names, settings))
+    return 0
+
+
+def _summary_text(server: PostgresServer, names: DatabaseNames, settings: Settings) -> str:
+    charts = sorted((settings.output_dir / "charts").glob("*/*.png"))
+    latest = charts[-1].parent if charts else None
+    latest_charts = [path for path in charts if path.parent == latest]
+    return report.summary(
+        server.database_dsn(names.source),
+        server.database_dsn(names.warehouse),
+        settings.source_table,
+        latest_charts,
+    )
+
+
+def command_summary(args: argparse.Namespace) -> int:
+    print(_summary_text(_server(), _names(), Settings.from_env()))
+    return 0
+
+
+def command_airflow_env(args: argparse.Namespace) -> int:
+    server = _server()
+    names = _names()
+    for name in (names.source, names.warehouse, names.airflow):
+        ensure_database(server, name)
+    for key, value in airflow_environment(server, names).items():
+        print(f"export {key}={shlex.quote(value)}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cohortintel", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    demo = commands.add_parser("demo", help="load the Online Retail data and run every month through Airflow")
+    demo.add_argument(
+        "--data",
+        default=str(source.DEFAULT_ONLINE_RETAIL_CSV),
+        help="Online Retail CSV or .csv.gz to load (default: %(default)s)",
+    )
+    demo.add_argument("--first", help="first month to run, YYYY-MM (default: the data's first month)")
+    demo.add_argument("--last", help="last month to run, YYYY-MM (default: the data's last month)")
+    demo.add_argument("--reload-source", action="store_true", help="load the source table again")
+    demo.add_argument("--verbose", action="store_true", help="show Airflow's task logs")
+    demo.set_defaults(handler=command_demo)
+    commands.add_parser("summary", help="print the summary of the warehouse").set_defaults(
+        handler=command_summary
+    )
+    commands.add_parser("airflow-env", help="print export lines for the Airflow environment").set_defaults(
+        handler=command_airflow_env
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

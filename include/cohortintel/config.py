@@ -1,0 +1,169 @@
+"""Settings of the pipeline, read from ``COHORTINTEL_*`` environment variables.
+
+Every business rule that differs between shops (time zone, what counts as a
+return, which weekdays the shop trades) is a setting here rather than a
+constant in the SQL, so the same pipeline serves another source by changing
+the environment. The README lists every variable with its default.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import zoneinfo
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+SQL_DIR = PROJECT_ROOT / "include" / "sql"
+
+WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_QUALIFIED_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z_][A-Za-z0-9_]{0,62})?$")
+
+
+class ConfigError(ValueError):
+    """A setting has a value the pipeline cannot use."""
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(f"COHORTINTEL_{name}", default).strip()
+
+
+def _env_int(name: str, default: int, minimum: int = 0) -> int:
+    raw = _env(name, str(default))
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(
+            f"COHORTINTEL_{name}={raw!r} is not an integer; set it to a whole number "
+            f"such as {default}."
+        ) from None
+    if value < minimum:
+        raise ConfigError(f"COHORTINTEL_{name}={value} is below the minimum of {minimum}.")
+    return value
+
+
+def _env_fraction(name: str, default: float) -> float:
+    raw = _env(name, str(default))
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not 0.0 <= value <= 1.0:
+        raise ConfigError(
+            f"COHORTINTEL_{name}={raw!r} is not a fraction between 0 and 1, "
+            f"for example {default}."
+        )
+    return value
+
+
+def _env_month(name: str, default: str) -> dt.date:
+    raw = _env(name, default)
+    try:
+        return dt.datetime.strptime(raw, "%Y-%m").date()
+    except ValueError:
+        raise ConfigError(
+            f"COHORTINTEL_{name}={raw!r} is not a month; use the form YYYY-MM, as in {default}."
+        ) from None
+
+
+def parse_weekdays(raw: str) -> tuple[int, ...]:
+    """Parse a comma-separated list of weekday names ("sat,sun") into Python weekday numbers."""
+    days = []
+    for part in raw.split(","):
+        name = part.strip().lower()[:3]
+        if not name:
+            continue
+        if name not in WEEKDAY_NAMES:
+            raise ConfigError(
+                f"Invalid weekday {part.strip()!r} in COHORTINTEL_NON_TRADING_WEEKDAYS; "
+                f"use names from {', '.join(WEEKDAY_NAMES)}."
+            )
+        days.append(WEEKDAY_NAMES.index(name))
+    if len(set(days)) >= 7:
+        raise ConfigError("COHORTINTEL_NON_TRADING_WEEKDAYS leaves no trading day in the week.")
+    return tuple(sorted(set(days)))
+
+
+def validate_qualified_name(value: str, setting: str) -> str:
+    """Check that a table name from configuration is a plain ``[schema.]table`` identifier."""
+    if not _QUALIFIED_NAME.match(value):
+        raise ConfigError(
+            f"{setting}={value!r} is not a valid table name; use letters, digits and "
+            f"underscores, optionally qualified by a schema as in 'public.invoice_lines'."
+        )
+    return value
+
+
+def validate_timezone(value: str, setting: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"{setting}={value!r} is not an IANA time zone name; use one such as 'Europe/London'."
+        ) from None
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Pipeline settings; ``Settings.from_env()`` reads them from the environment."""
+
+    business_timezone: str = "Europe/London"
+    start_month: dt.date = dt.date(2010, 12, 1)
+    source_conn_id: str = "cohortintel_source"
+    warehouse_conn_id: str = "cohortintel_warehouse"
+    source_table: str = "public.invoice_lines"
+    source_timezone: str = "Europe/London"
+    extract_sql: str = "extract/online_retail.sql"
+    currency: str = "GBP"
+    accepted_currencies: tuple[str, ...] = ("GBP",)
+    lookback_months: int = 1
+    return_order_prefix: str = "C"
+    adjustment_order_prefix: str = "A"
+    non_trading_weekdays: tuple[int, ...] = (5,)
+    season_length: int = 6
+    forecast_horizon: int = 26
+    max_quarantine_share: float = 0.05
+    max_missing_customer_share: float = 0.5
+    task_retries: int = 2
+    retry_delay_seconds: int = 300
+    output_dir: Path = field(default_factory=lambda: PROJECT_ROOT / "output")
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        non_trading = parse_weekdays(_env("NON_TRADING_WEEKDAYS", "sat"))
+        currencies = tuple(
+            code.strip().upper()
+            for code in _env("ACCEPTED_CURRENCIES", _env("CURRENCY", "GBP")).split(",")
+            if code.strip()
+        )
+        return cls(
+            business_timezone=validate_timezone(
+                _env("BUSINESS_TIMEZONE", "Europe/London"), "COHORTINTEL_BUSINESS_TIMEZONE"
+            ),
+            start_month=_env_month("START_MONTH", "2010-12"),
+            source_conn_id=_env("SOURCE_CONN_ID", "cohortintel_source"),
+            warehouse_conn_id=_env("WAREHOUSE_CONN_ID", "cohortintel_warehouse"),
+            source_table=validate_qualified_name(
+                _env("SOURCE_TABLE", "public.invoice_lines"), "COHORTINTEL_SOURCE_TABLE"
+            ),
+            source_timezone=validate_timezone(
+                _env("SOURCE_TIMEZONE", "Europe/London"), "COHORTINTEL_SOURCE_TIMEZONE"
+            ),
+            extract_sql=_env("EXTRACT_SQL", "extract/online_retail.sql"),
+            currency=_env("CURRENCY", "GBP").upper(),
+            accepted_currencies=currencies,
+            lookback_months=_env_int("LOOKBACK_MONTHS", 1),
+            return_order_prefix=_env("RETURN_ORDER_PREFIX", "C"),
+            adjustment_order_prefix=_env("ADJUSTMENT_ORDER_PREFIX", "A"),
+            non_trading_weekdays=non_trading,
+            season_length=7 - len(non_trading),
+            forecast_horizon=_env_int("FORECAST_HORIZON", 26, minimum=1),
+            max_quarantine_share=_env_fraction("MAX_QUARANTINE_SHARE", 0.05),
+            max_missing_customer_share=_env_fraction("MAX_MISSING_CUSTOMER_SHARE", 0.5),
+            task_retries=_env_int("TASK_RETRIES", 2),
+            retry_delay_seconds=_env_int("RETRY_DELAY_SECONDS", 300),
+            output_dir=Path(_env("OUTPUT_DIR", str(PROJECT_ROOT / "output"))),
+        )

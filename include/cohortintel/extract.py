@@ -1,0 +1,231 @@
+"""Extract one batch of source transactions into a warehouse staging table.
+
+A batch is the run's month plus the look-back months before it, so rows that
+arrive late in the source are picked up by the next run. Rows are streamed
+with COPY from the source straight into the warehouse (no row-by-row inserts
+and no DataFrame in between); when source and warehouse are the same
+database the batch stays inside it as one INSERT ... SELECT.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import threading
+import zoneinfo
+from dataclasses import asdict, dataclass
+
+import psycopg2
+import psycopg2.errors
+
+from cohortintel import db
+from cohortintel.config import Settings
+from cohortintel.months import add_months, month_range, month_start
+
+log = logging.getLogger(__name__)
+
+
+# The canonical columns, in the order the mapping SQL selects them.
+STAGING_COLUMNS = (
+    "source_row_id, order_id, product_id, product_description, customer_id,"
+    " occurred_at, quantity, unit_price, currency, country"
+)
+
+
+class ExtractError(RuntimeError):
+    """The source could not be read with the configured column mapping."""
+
+
+@dataclass(frozen=True)
+class Batch:
+    """What the extract step hands to the next steps through XCom: names and keys only."""
+
+    batch_month: str
+    window_first_month: str
+    staging_table: str
+    rows_read: int
+
+    def to_xcom(self) -> dict:
+        return asdict(self)
+
+
+def staging_table_for(month: dt.date) -> str:
+    """Return the staging table name of the batch that ends with ``month``."""
+    return f"staging.transactions_{month:%Y_%m}"
+
+
+def _local_naive(month: dt.date, settings: Settings) -> dt.datetime:
+    """Return the start of ``month`` (business time zone) as naive time of the source's zone."""
+    start = month_start(month, settings.business_timezone)
+    return start.astimezone(zoneinfo.ZoneInfo(settings.source_timezone)).replace(tzinfo=None)
+
+
+def _mapping_query(
+    cur: psycopg2.extensions.cursor,
+    settings: Settings,
+    window_start_local: dt.datetime | str,
+    window_end_local: dt.datetime | str,
+) -> str:
+    """Return the mapping SELECT of the configured SQL file with every value bound."""
+    query = db.render_sql(settings.extract_sql, source_table=settings.source_table)
+    params = {
+        "source_timezone": settings.source_timezone,
+        "currency": settings.currency,
+        "window_start_local": window_start_local,
+        "window_end_local": window_end_local,
+    }
+    return cur.mogrify(query, params).decode()
+
+
+def _source_columns(source_dsn: str, table: str) -> list[str]:
+    schema, _, name = table.rpartition(".")
+    with db.transaction(source_dsn) as cur:
+        cur.execute(
+            "select column_name from information_schema.columns"
+            " where table_schema = %s and table_name = %s order by ordinal_position",
+            (schema or "public", name),
+        )
+        return [row[0] for row in cur.fetchall()]
+
+
+def _explain_mapping_error(error: psycopg2.Error, source_dsn: str, settings: Settings) -> ExtractError:
+    if isinstance(error, psycopg2.errors.UndefinedTable):
+        return ExtractError(
+            f"Source table {settings.source_table!r} not found on connection "
+            f"{settings.source_conn_id!r}: {error.pgerror.strip() if error.pgerror else error}. "
+            f"Set COHORTINTEL_SOURCE_TABLE to the table that holds the transactions."
+        )
+    found = ", ".join(_source_columns(source_dsn, settings.source_table)) or "none"
+    return ExtractError(
+        f"The column mapping in include/sql/{settings.extract_sql} does not fit source table "
+        f"{settings.source_table!r}: {str(error).strip().splitlines()[0]}. Columns found: "
+        f"{found}. Map the renamed or missing column in that file."
+    )
+
+
+def _copy_between(source_dsn: str, select_sql: str, warehouse_cur, staging_table: str) -> None:
+    """Stream ``select_sql`` from the source into ``staging_table`` through an OS pipe."""
+    read_fd, write_fd = os.pipe()
+    reader = os.fdopen(read_fd, "rb")
+    writer = os.fdopen(write_fd, "wb")
+    errors: list[BaseException] = []
+
+    def produce() -> None:
+        conn = db.connect(source_dsn, application_name="cohortintel-extract")
+        try:
+            with conn.cursor() as cur:
+                cur.copy_expert(f"copy ({select_sql}) to stdout with (format csv)", writer)
+        except BaseException as exc:  # handed to the consuming thread, which re-raises
+            errors.append(exc)
+        finally:
+            conn.close()
+            try:
+                writer.close()
+            except BrokenPipeError:
+                pass
+
+    thread = threading.Thread(target=produce, name="cohortintel-copy-out", daemon=True)
+    thread.start()
+    try:
+        copy_in = db.sql.SQL("copy {} ({}) from stdin with (format csv)").format(
+            db.identifier(staging_table), db.sql.SQL(STAGING_COLUMNS)
+        )
+        warehouse_cur.copy_expert(copy_in.as_string(warehouse_cur), reader)
+    finally:
+        reader.close()
+        thread.join()
+    if errors:
+        # The writer closed its end early, so the warehouse COPY saw a short stream:
+        # raising here rolls that partial batch back.
+        raise errors[0]
+
+
+def same_database(source_dsn: str, warehouse_dsn: str) -> bool:
+    """Tell whether two connection strings point at the same database on the same server."""
+    source = psycopg2.extensions.parse_dsn(source_dsn)
+    warehouse = psycopg2.extensions.parse_dsn(warehouse_dsn)
+    keys = ("host", "port", "dbname")
+    return all(source.get(key) == warehouse.get(key) for key in keys)
+
+
+def extract_batch(
+    source_dsn: str,
+    warehouse_dsn: str,
+    month: dt.date,
+    settings: Settings,
+    run_id: str,
+) -> Batch:
+    """Copy the source rows of the batch ending with ``month`` into a fresh staging table."""
+    window_first = add_months(month, -settings.lookback_months)
+    staging_table = staging_table_for(month)
+    window_start = _local_naive(window_first, settings)
+    window_end = _local_naive(add_months(month, 1), settings)
+    log.info(
+        "Extracting %s to %s (source local time %s to %s) from %s into %s",
+        f"{window_first:%Y-%m}",
+        f"{month:%Y-%m}",
+        window_start,
+        window_end,
+        settings.source_table,
+        staging_table,
+    )
+    with db.transaction(warehouse_dsn) as cur:
+        db.execute_file(cur, "extract/create_staging.sql", staging_table=staging_table)
+        try:
+            select_sql = _mapping_query(cur, settings, window_start, window_end)
+            if same_database(source_dsn, warehouse_dsn):
+                target = db.identifier(staging_table).as_string(cur)
+                cur.execute(f"insert into {target} ({STAGING_COLUMNS}) {select_sql}")
+            else:
+                _copy_between(source_dsn, select_sql, cur, staging_table)
+        except (psycopg2.errors.UndefinedColumn, psycopg2.errors.UndefinedTable) as error:
+            raise _explain_mapping_error(error, source_dsn, settings) from error
+        cur.execute(db.sql.SQL("select count(*) from {}").format(db.identifier(staging_table)))
+        (rows_read,) = cur.fetchone()
+    log.info("Extracted %s rows into %s", rows_read, staging_table)
+    if rows_read == 0:
+        log.warning(
+            "The source returned no rows for %s to %s; the validate step will stop the run.",
+            f"{window_first:%Y-%m}",
+            f"{month:%Y-%m}",
+        )
+    record_month_status(source_dsn, warehouse_dsn, month_range(window_first, month), settings, run_id)
+    return Batch(
+        batch_month=month.isoformat(),
+        window_first_month=window_first.isoformat(),
+        staging_table=staging_table,
+        rows_read=rows_read,
+    )
+
+
+def record_month_status(
+    source_dsn: str,
+    warehouse_dsn: str,
+    months: list[dt.date],
+    settings: Settings,
+    run_id: str,
+) -> dict[dt.date, bool]:
+    """Store whether each month is closed, meaning the source already holds rows after it."""
+    status: dict[dt.date, bool] = {}
+    with db.transaction(source_dsn) as cur:
+        for month in months:
+            after = _mapping_query(cur, settings, _local_naive(add_months(month, 1), settings), "infinity")
+            cur.execute(f"select exists ({after})")
+            status[month] = cur.fetchone()[0]
+    with db.transaction(warehouse_dsn) as cur:
+        for month, is_complete in status.items():
+            cur.execute(
+                "insert into ops.month_status (month, is_complete, checked_by_run_id)"
+                " values (%s, %s, %s) on conflict (month) do update set"
+                " is_complete = excluded.is_complete,"
+                " checked_by_run_id = excluded.checked_by_run_id, checked_at = now()",
+                (month, is_complete, run_id),
+            )
+            if not is_complete:
+                log.warning(
+                    "Month %s is not closed: the source holds no rows after it yet. Its cells "
+                    "are flagged incomplete and it is left out of forecasting input.",
+                    f"{month:%Y-%m}",
+                )
+    return status

@@ -1,0 +1,122 @@
+"""The short summary the demo prints: row counts, the retention matrix, the latest forecasts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cohortintel import db
+
+MATRIX_OFFSETS = 13
+
+
+def _fetch(dsn: str, query: str, params: tuple = ()) -> list[tuple]:
+    with db.transaction(dsn) as cur:
+        cur.execute(query, params)
+        return cur.fetchall()
+
+
+def row_counts(source_dsn: str, warehouse_dsn: str, source_table: str) -> list[str]:
+    """Return lines that reconcile source rows with accepted and quarantined rows."""
+    with db.transaction(source_dsn) as cur:
+        cur.execute(db.sql.SQL("select count(*) from {}").format(db.identifier(source_table)))
+        (source_rows,) = cur.fetchone()
+    ((accepted, without_customer),) = _fetch(
+        warehouse_dsn, "select count(*), count(*) filter (where customer_id is null) from core.transactions"
+    )
+    kinds = dict(_fetch(warehouse_dsn, "select line_kind, count(*) from core.transactions group by 1"))
+    ((quarantined,),) = _fetch(warehouse_dsn, "select count(distinct row_data) from quarantine.transactions")
+    by_rule = _fetch(
+        warehouse_dsn, "select rule, count(*) from quarantine.transactions group by rule order by 2 desc"
+    )
+    lines = [
+        f"Rows read from the source:   {source_rows:>9,}",
+        f"  accepted:                  {accepted:>9,}"
+        f"  (purchases {kinds.get('purchase', 0):,}, returns {kinds.get('return', 0):,},"
+        f" adjustments {kinds.get('adjustment', 0):,}, other {kinds.get('other', 0):,})",
+        f"  quarantined:               {quarantined:>9,}",
+    ]
+    lines += [f"    {rule:<24} {count:>9,}" for rule, count in by_rule]
+    lines.append(
+        f"  without a customer id:     {without_customer:>9,}  (in sales, not in cohorts)"
+    )
+    unaccounted = source_rows - accepted - quarantined
+    if unaccounted:
+        lines.append(
+            f"  NOT RECONCILED: {unaccounted:,} source rows are neither accepted nor quarantined "
+            f"(months not loaded yet, or rows outside every run's window)."
+        )
+    return lines
+
+
+def retention_matrix(warehouse_dsn: str) -> list[str]:
+    """Return the retention triangle as text, one line per cohort; blank cells are not lived yet."""
+    rows = _fetch(
+        warehouse_dsn,
+        "select cohort_month, cohort_size, months_since_first_purchase, retention_rate, is_complete"
+        " from marts.cohort_retention order by cohort_month, months_since_first_purchase",
+    )
+    if not rows:
+        return ["(no cohorts yet)"]
+    header = "cohort   size " + " ".join(f"{f'm{k}':>5}" for k in range(MATRIX_OFFSETS))
+    table: dict = {}
+    for cohort_month, size, offset, rate, is_complete in rows:
+        cells = table.setdefault((cohort_month, size), [""] * MATRIX_OFFSETS)
+        if offset < MATRIX_OFFSETS:
+            cells[offset] = f"{float(rate):.0%}" + ("" if is_complete else "*")
+    lines = [header]
+    for (cohort_month, size), cells in table.items():
+        lines.append(f"{cohort_month:%Y-%m} {size:>5} " + " ".join(f"{cell:>5}" for cell in cells))
+    lines.append("* month not closed yet; blank: the cohort has not lived that month")
+    return lines
+
+
+def latest_forecasts(warehouse_dsn: str, days_shown: int = 6) -> list[str]:
+    """Return the newest model per series with its first forecast days and horizon total."""
+    models = _fetch(
+        warehouse_dsn,
+        "select distinct on (series_id) series_id, as_of_month, model_spec, reason, n_obs,"
+        " training_start, training_end from marts.forecast_model"
+        " order by series_id, as_of_month desc",
+    )
+    if not models:
+        return ["(no forecasts yet)"]
+    lines = []
+    for series_id, as_of, spec, reason, n_obs, start, end in models:
+        lines.append(
+            f"Series {series_id}, as of {as_of:%Y-%m}: {spec} on {n_obs} trading days "
+            f"({start} to {end})"
+        )
+        lines.append(f"  why: {reason}")
+        forecast = _fetch(
+            warehouse_dsn,
+            "select period_start, forecast, lower_80, upper_80 from marts.sales_forecast"
+            " where series_id = %s and as_of_month = %s order by period_start",
+            (series_id, as_of),
+        )
+        for day, value, low, high in forecast[:days_shown]:
+            lines.append(f"  {day:%a %Y-%m-%d}  {value:>12,.0f}   80% interval {low:>10,.0f} to {high:>10,.0f}")
+        total = sum(row[1] for row in forecast)
+        lines.append(f"  next {len(forecast)} trading days in total: {total:,.0f}")
+    return lines
+
+
+def summary(source_dsn: str, warehouse_dsn: str, source_table: str, chart_paths: list[Path]) -> str:
+    """Return the whole demo summary as text."""
+    sections = [
+        "== Rows ==",
+        *row_counts(source_dsn, warehouse_dsn, source_table),
+        "",
+        "== Customer retention by cohort (share of the cohort active in month k) ==",
+        *retention_matrix(warehouse_dsn),
+        "",
+        "== Latest sales forecasts (daily net revenue, GBP) ==",
+        *latest_forecasts(warehouse_dsn),
+        "",
+        "== Where the results are ==",
+        f"Warehouse: {db.redact_dsn(warehouse_dsn)}",
+        "Tables: core.transactions, quarantine.transactions, marts.cohort_retention,"
+        " marts.cohort_retention_matrix, marts.customer_cohort, marts.sales_daily,"
+        " marts.sales_forecast, marts.forecast_model, ops.batch_report, ops.validation_result",
+        *(f"Chart: {path}" for path in chart_paths),
+    ]
+    return "\n".join(sections)

@@ -1,0 +1,415 @@
+"""Validate a staged batch with a Great Expectations (GX Core 1.x) suite in the warehouse.
+
+Every rule has a severity. Row-level rules mark failing rows, which go to
+``quarantine.transactions`` with the rule and the offending value; their GX
+severity is "warning" because the run goes on without those rows. Rules on
+the whole batch are "critical": a failure stops the run. The share of rows
+quarantined is itself a critical rule, so a broken source cannot quietly
+empty the fact table.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg2.extensions
+
+from cohortintel import db
+from cohortintel.config import Settings
+from cohortintel.months import add_months, month_start
+
+log = logging.getLogger(__name__)
+
+MAX_ABS_AMOUNT = 1e9  # larger quantities or prices are treated as corrupt, as are NaN and infinity
+
+
+class DataQualityError(RuntimeError):
+    """A critical data-quality rule failed; the message lists the failed rules."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One data-quality rule: a GX expectation plus what a failure means."""
+
+    name: str
+    expectation: Any
+    severity: str  # "critical" stops the run, "warning" is recorded
+    row_level: bool  # failing rows are quarantined
+    description: str  # completes the sentence "<column> <value> ..."
+    column: str | None = None
+
+
+@dataclass
+class RuleOutcome:
+    rule: str
+    expectation_type: str
+    severity: str
+    success: bool
+    element_count: int | None = None
+    unexpected_count: int | None = None
+    observed_value: str | None = None
+    exception_message: str | None = None
+    unexpected_ids: list[int] = field(default_factory=list)
+    unexpected_values: list[Any] = field(default_factory=list)
+
+
+def build_rules(settings: Settings, window_start: dt.datetime, window_end: dt.datetime) -> list[Rule]:
+    """Return the data-quality rules of a batch whose rows must fall in ``[window_start, window_end)``."""
+    import great_expectations.expectations as gxe
+
+    def not_null(column: str) -> Rule:
+        return Rule(
+            name=f"{column}_not_null",
+            expectation=gxe.ExpectColumnValuesToNotBeNull(column=column, severity="warning"),
+            severity="warning",
+            row_level=True,
+            description="is missing; every transaction needs it",
+            column=column,
+        )
+
+    rules = [
+        Rule(
+            name="batch_not_empty",
+            expectation=gxe.ExpectTableRowCountToBeBetween(min_value=1, severity="critical"),
+            severity="critical",
+            row_level=False,
+            description="the source returned no rows for the batch",
+        ),
+        *(not_null(column) for column in ("source_row_id", "order_id", "occurred_at", "quantity", "unit_price")),
+        Rule(
+            name="occurred_at_in_window",
+            expectation=gxe.ExpectColumnValuesToBeBetween(
+                column="occurred_at",
+                min_value=window_start,
+                max_value=window_end,
+                strict_max=True,
+                severity="warning",
+            ),
+            severity="warning",
+            row_level=True,
+            description=f"is outside the batch window {window_start.isoformat()} to {window_end.isoformat()}",
+            column="occurred_at",
+        ),
+        Rule(
+            name="unit_price_valid",
+            expectation=gxe.ExpectColumnValuesToBeBetween(
+                column="unit_price", min_value=0, max_value=MAX_ABS_AMOUNT, severity="warning"
+            ),
+            severity="warning",
+            row_level=True,
+            description=f"is negative, NaN or above {MAX_ABS_AMOUNT:g}",
+            column="unit_price",
+        ),
+        Rule(
+            name="quantity_finite",
+            expectation=gxe.ExpectColumnValuesToBeBetween(
+                column="quantity", min_value=-MAX_ABS_AMOUNT, max_value=MAX_ABS_AMOUNT, severity="warning"
+            ),
+            severity="warning",
+            row_level=True,
+            description=f"is NaN, infinite or beyond +/-{MAX_ABS_AMOUNT:g}",
+            column="quantity",
+        ),
+        Rule(
+            name="currency_accepted",
+            expectation=gxe.ExpectColumnValuesToBeInSet(
+                column="currency", value_set=list(settings.accepted_currencies), severity="warning"
+            ),
+            severity="warning",
+            row_level=True,
+            description=(
+                f"is not an accepted currency ({', '.join(settings.accepted_currencies)}); "
+                f"set COHORTINTEL_ACCEPTED_CURRENCIES to accept it"
+            ),
+            column="currency",
+        ),
+        Rule(
+            name="customer_id_mostly_present",
+            expectation=gxe.ExpectColumnValuesToNotBeNull(
+                column="customer_id",
+                mostly=round(1.0 - settings.max_missing_customer_share, 6),
+                severity="warning",
+            ),
+            severity="warning",
+            row_level=False,
+            description="rows without a customer id are kept for sales and left out of cohorts",
+            column="customer_id",
+        ),
+    ]
+    return rules
+
+
+def _sqlalchemy_url(dsn: str) -> str:
+    from sqlalchemy.engine import URL
+
+    parts = psycopg2.extensions.parse_dsn(dsn)
+    host = parts.get("host")
+    query = {}
+    if host and host.startswith("/"):
+        query["host"] = host
+        host = None
+    url = URL.create(
+        "postgresql+psycopg2",
+        username=parts.get("user"),
+        password=parts.get("password"),
+        host=host,
+        port=int(parts["port"]) if parts.get("port") else None,
+        database=parts.get("dbname"),
+        query=query,
+    )
+    return url.render_as_string(hide_password=False)
+
+
+def run_expectations(warehouse_dsn: str, staging_table: str, rules: list[Rule]) -> list[RuleOutcome]:
+    """Run the rules as one GX suite on the staging table inside the database."""
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    import great_expectations as gx
+
+    schema, table = staging_table.split(".")
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = {"globally": False}
+    source = context.data_sources.add_postgres("warehouse", connection_string=_sqlalchemy_url(warehouse_dsn))
+    asset = source.add_table_asset(name=table, table_name=table, schema_name=schema)
+    batch_definition = asset.add_batch_definition_whole_table("batch")
+    suite = context.suites.add(gx.ExpectationSuite(name=f"{table}_suite"))
+    for rule in rules:
+        suite.add_expectation(rule.expectation)
+    validation = context.validation_definitions.add(
+        gx.ValidationDefinition(name=f"{table}_validation", data=batch_definition, suite=suite)
+    )
+    result = validation.run(
+        result_format={"result_format": "COMPLETE", "unexpected_index_column_names": ["staging_row_id"]}
+    )
+    results = _results_in_rule_order(result, rules)
+    return [_outcome(rule, expectation_result) for rule, expectation_result in zip(rules, results, strict=True)]
+
+
+def _results_in_rule_order(result: Any, rules: list[Rule]) -> list[Any]:
+    """Match GX results back to rules by expectation id, since GX may reorder them."""
+    by_id = {r.expectation_config.id: r for r in result.results}
+    return [by_id[rule.expectation.id] for rule in rules]
+
+
+def _outcome(rule: Rule, expectation_result: Any) -> RuleOutcome:
+    details = expectation_result.result or {}
+    exception = expectation_result.exception_info or {}
+    exception_message = None
+    if exception.get("raised_exception"):
+        exception_message = str(exception.get("exception_message"))
+    else:
+        # GX 1.x nests exception details per metric when a metric failed to compute.
+        for info in exception.values() if isinstance(exception, dict) else []:
+            if isinstance(info, dict) and info.get("raised_exception"):
+                exception_message = str(info.get("exception_message"))
+                break
+    index_list = details.get("unexpected_index_list") or []
+    observed = details.get("observed_value")
+    if observed is None and details.get("unexpected_percent") is not None:
+        observed = f"{details['unexpected_percent']:.3f}% unexpected"
+    return RuleOutcome(
+        rule=rule.name,
+        expectation_type=expectation_result.expectation_config.type,
+        severity=rule.severity,
+        success=bool(expectation_result.success) and exception_message is None,
+        element_count=details.get("element_count"),
+        unexpected_count=details.get("unexpected_count"),
+        observed_value=None if observed is None else str(observed),
+        exception_message=exception_message,
+        unexpected_ids=[item["staging_row_id"] for item in index_list],
+        unexpected_values=[item.get(rule.column) if rule.column else None for item in index_list],
+    )
+
+
+def mark_duplicates(cur: psycopg2.extensions.cursor, staging_table: str) -> RuleOutcome:
+    """Mark every copy of an exactly duplicated row except the first as quarantined."""
+    db.execute_file(cur, "validate/mark_duplicates.sql", staging_table=staging_table)
+    duplicates = cur.rowcount
+    cur.execute(db.sql.SQL("select count(*) from {}").format(db.identifier(staging_table)))
+    (rows,) = cur.fetchone()
+    return RuleOutcome(
+        rule="duplicate_row",
+        expectation_type="sql: exact duplicate rows (include/sql/validate/mark_duplicates.sql)",
+        severity="warning",
+        success=duplicates == 0,
+        element_count=rows,
+        unexpected_count=duplicates,
+        observed_value=f"{duplicates} extra copies",
+    )
+
+
+def _mark_rule(cur, staging_table: str, rule: Rule, outcome: RuleOutcome) -> None:
+    cur.execute(
+        db.sql.SQL(
+            "update {} set quarantine_rules = array_append(quarantine_rules, %(rule)s)"
+            " where staging_row_id = any(%(ids)s::bigint[])"
+        ).format(db.identifier(staging_table)),
+        {"rule": rule.name, "ids": outcome.unexpected_ids},
+    )
+
+
+def write_quarantine(
+    cur: psycopg2.extensions.cursor,
+    staging_table: str,
+    batch_month: dt.date,
+    window_first_month: dt.date,
+    rules: list[Rule],
+    run_id: str,
+    settings: Settings,
+) -> dict[str, int]:
+    """Replace the quarantine rows of the batch's months with the rows marked in staging."""
+    descriptions = {rule.name: (rule.column, rule.description) for rule in rules}
+    descriptions["duplicate_row"] = (
+        "source_row_id",
+        "is an exact copy of an earlier row of the batch; the first copy was loaded",
+    )
+    columns, texts = zip(*descriptions.values(), strict=True)
+    db.execute_file(
+        cur,
+        "validate/write_quarantine.sql",
+        {
+            "window_first_month": window_first_month,
+            "batch_month": batch_month,
+            "business_timezone": settings.business_timezone,
+            "run_id": run_id,
+            "rule_names": list(descriptions),
+            "rule_columns": [column or "" for column in columns],
+            "rule_descriptions": list(texts),
+        },
+        staging_table=staging_table,
+    )
+    cur.execute(
+        "select rule, count(*) from quarantine.transactions"
+        " where run_id = %s and occurred_month between %s and %s group by rule order by rule",
+        (run_id, window_first_month, batch_month),
+    )
+    return dict(cur.fetchall())
+
+
+def record_outcomes(
+    cur: psycopg2.extensions.cursor, run_id: str, batch_month: dt.date, outcomes: list[RuleOutcome]
+) -> None:
+    cur.execute(
+        "delete from ops.validation_result where run_id = %s and batch_month = %s", (run_id, batch_month)
+    )
+    for outcome in outcomes:
+        cur.execute(
+            "insert into ops.validation_result (run_id, batch_month, rule, expectation_type, severity,"
+            " success, element_count, unexpected_count, observed_value, exception_message)"
+            " values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            (
+                run_id,
+                batch_month,
+                outcome.rule,
+                outcome.expectation_type,
+                outcome.severity,
+                outcome.success,
+                outcome.element_count,
+                outcome.unexpected_count,
+                outcome.observed_value,
+                outcome.exception_message,
+            ),
+        )
+
+
+def validate_batch(
+    warehouse_dsn: str,
+    staging_table: str,
+    batch_month: dt.date,
+    window_first_month: dt.date,
+    settings: Settings,
+    run_id: str,
+) -> dict[str, Any]:
+    """Validate a staged batch, quarantine failing rows and stop on a critical failure.
+
+    Returns the counts the run report needs. Raises DataQualityError, after the
+    results are stored, when a critical rule fails.
+    """
+    window_start = month_start(window_first_month, settings.business_timezone)
+    window_end = month_start(add_months(batch_month, 1), settings.business_timezone)
+    rules = build_rules(settings, window_start, window_end)
+    outcomes = run_expectations(warehouse_dsn, staging_table, rules)
+    with db.transaction(warehouse_dsn) as cur:
+        cur.execute(
+            db.sql.SQL("update {} set quarantine_rules = '{{}}'").format(db.identifier(staging_table))
+        )
+        for rule, outcome in zip(rules, outcomes, strict=True):
+            if rule.row_level and outcome.unexpected_ids:
+                _mark_rule(cur, staging_table, rule, outcome)
+        outcomes.append(mark_duplicates(cur, staging_table))
+        quarantined_by_rule = write_quarantine(
+            cur, staging_table, batch_month, window_first_month, rules, run_id, settings
+        )
+        cur.execute(
+            db.sql.SQL(
+                "select count(*), count(*) filter (where cardinality(quarantine_rules) > 0) from {}"
+            ).format(db.identifier(staging_table))
+        )
+        rows_read, rows_quarantined = cur.fetchone()
+        share = rows_quarantined / rows_read if rows_read else 0.0
+        outcomes.append(
+            RuleOutcome(
+                rule="quarantine_share_within_limit",
+                expectation_type="sql: share of quarantined rows",
+                severity="critical",
+                success=share <= settings.max_quarantine_share,
+                element_count=rows_read,
+                unexpected_count=rows_quarantined,
+                observed_value=f"{share:.4%} (limit {settings.max_quarantine_share:.2%})",
+            )
+        )
+        record_outcomes(cur, run_id, batch_month, outcomes)
+    _log_outcomes(outcomes, staging_table)
+    failed = [o for o in outcomes if o.severity == "critical" and not o.success]
+    if failed:
+        raise DataQualityError(_failure_message(failed, staging_table, batch_month, run_id))
+    return {
+        "rows_read": rows_read,
+        "rows_quarantined": rows_quarantined,
+        "quarantined_by_rule": quarantined_by_rule,
+        "warnings": [o.rule for o in outcomes if o.severity == "warning" and not o.success],
+    }
+
+
+def _log_outcomes(outcomes: list[RuleOutcome], staging_table: str) -> None:
+    for outcome in outcomes:
+        if outcome.exception_message:
+            log.error(
+                "Rule %s could not be checked on %s: %s",
+                outcome.rule,
+                staging_table,
+                outcome.exception_message,
+            )
+        elif not outcome.success:
+            log.warning(
+                "Rule %s (%s) failed on %s: %s unexpected of %s, observed %s",
+                outcome.rule,
+                outcome.severity,
+                staging_table,
+                outcome.unexpected_count,
+                outcome.element_count,
+                outcome.observed_value,
+            )
+        else:
+            log.info("Rule %s passed on %s", outcome.rule, staging_table)
+
+
+def _failure_message(failed: list[RuleOutcome], staging_table: str, batch_month: dt.date, run_id: str) -> str:
+    lines = [f"Data-quality check of {batch_month:%Y-%m} failed ({len(failed)} critical rule(s)):"]
+    for outcome in failed:
+        if outcome.exception_message:
+            lines.append(f"- {outcome.rule}: the check itself raised an error: {outcome.exception_message}")
+        else:
+            lines.append(
+                f"- {outcome.rule}: {outcome.unexpected_count} unexpected of {outcome.element_count} "
+                f"rows, observed {outcome.observed_value}"
+            )
+    lines.append(
+        f"Full results: ops.validation_result where run_id = {json.dumps(run_id)}; "
+        f"the batch is kept in {staging_table} and failing rows in quarantine.transactions."
+    )
+    return "\n".join(lines)

@@ -1,0 +1,28 @@
+-- Marks every copy of an exactly duplicated row except the one with the lowest
+-- staging_row_id, so the row is loaded once and the copies are quarantined.
+-- Rows are compared on their content, leaving out source_row_id, because an
+-- order system that stores a line twice gives each copy its own line id.
+-- grain: one updated row per extra copy; key: staging_row_id
+with
+ranked as (
+    select
+        staging_row_id,
+        row_number() over (
+            partition by
+                order_id, product_id, product_description, customer_id,
+                occurred_at, quantity, unit_price, currency, country
+            order by staging_row_id
+        ) as copy_number
+    from {staging_table}
+),
+
+extra_copies as (
+    select staging_row_id
+    from ranked
+    where copy_number > 1
+)
+
+update {staging_table} as staged
+set quarantine_rules = array_append(staged.quarantine_rules, 'duplicate_row')
+from extra_copies
+where staged.staging_row_id = extra_copies.staging_row_id

@@ -1,0 +1,350 @@
+"""Unit tests for the trading-day calendar and the sales forecaster."""
+
+import datetime
+import logging
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cohortintel import forecast
+from cohortintel.forecast import fit_sales_forecast, next_trading_days, trading_days
+
+# Standard normal quantiles for the 80 % and 95 % central intervals.
+Z_80 = 1.2815515655446004
+Z_95 = 1.959963984540054
+
+# Revenue by position in the 6-day trading week, with the peak at 2 and the trough at 5.
+WEEKLY_PATTERN = np.array([100.0, 120.0, 160.0, 130.0, 90.0, 60.0])
+
+
+def make_series(values, start=datetime.date(2011, 1, 2)) -> pd.Series:
+    """Put values on consecutive trading days starting at `start`."""
+    index = next_trading_days(start - datetime.timedelta(days=1), len(values))
+    return pd.Series(np.asarray(values, dtype=float), index=index, name="revenue")
+
+
+def horizon_after(series: pd.Series, count: int) -> pd.DatetimeIndex:
+    return next_trading_days(series.index[-1].date(), count)
+
+
+def weekly_series(n_obs: int, noise_scale: float = 3.0, seed: int = 7) -> pd.Series:
+    rng = np.random.default_rng(seed)
+    values = np.resize(WEEKLY_PATTERN, n_obs) + rng.normal(0.0, noise_scale, n_obs)
+    return make_series(values)
+
+
+def test_trading_days_skip_saturday():
+    days = trading_days(datetime.date(2010, 12, 30), datetime.date(2011, 1, 4))
+    expected = pd.DatetimeIndex(
+        ["2010-12-30", "2010-12-31", "2011-01-02", "2011-01-03", "2011-01-04"]
+    )
+    assert days.equals(expected)
+
+
+def test_trading_days_custom_weekend():
+    days = trading_days(
+        datetime.date(2010, 12, 30), datetime.date(2011, 1, 4), non_trading_weekdays=(5, 6)
+    )
+    expected = pd.DatetimeIndex(["2010-12-30", "2010-12-31", "2011-01-03", "2011-01-04"])
+    assert days.equals(expected)
+
+
+def test_trading_days_empty_when_reversed():
+    days = trading_days(datetime.date(2011, 1, 4), datetime.date(2011, 1, 3))
+    assert len(days) == 0
+
+
+def test_trading_days_invalid_weekday():
+    with pytest.raises(ValueError, match="invalid non-trading weekday 7"):
+        trading_days(datetime.date(2011, 1, 3), datetime.date(2011, 1, 4), (7,))
+
+
+def test_trading_days_no_trading_weekday():
+    with pytest.raises(ValueError, match="all 7 weekdays"):
+        trading_days(datetime.date(2011, 1, 3), datetime.date(2011, 1, 4), range(7))
+
+
+def test_next_trading_days_skip_saturday():
+    days = next_trading_days(datetime.date(2010, 12, 31), 3)
+    expected = pd.DatetimeIndex(["2011-01-02", "2011-01-03", "2011-01-04"])
+    assert days.equals(expected)
+
+
+def test_next_trading_days_after_non_trading_day():
+    days = next_trading_days(datetime.date(2011, 1, 1), 2)
+    expected = pd.DatetimeIndex(["2011-01-02", "2011-01-03"])
+    assert days.equals(expected)
+
+
+def test_next_trading_days_zero_count():
+    assert len(next_trading_days(datetime.date(2011, 1, 1), 0)) == 0
+
+
+def test_next_trading_days_negative_count():
+    with pytest.raises(ValueError, match="count must be 0 or more, got -1"):
+        next_trading_days(datetime.date(2011, 1, 1), -1)
+
+
+@pytest.fixture(scope="module")
+def weekly_fit() -> tuple[pd.Series, pd.DatetimeIndex, forecast.ForecastResult]:
+    """Fit 120 trading days of the weekly pattern once for the tests that inspect it."""
+    series = weekly_series(120)
+    horizon = horizon_after(series, 12)
+    return series, horizon, fit_sales_forecast(series, horizon, series_id="synthetic")
+
+
+def test_weekly_series_chooses_sarima(weekly_fit):
+    series, _, result = weekly_fit
+
+    assert result.model_kind == "sarima"
+    assert result.seasonal_order is not None
+    assert result.seasonal_order[3] == 6
+    assert result.order is not None
+    assert result.aic is not None
+    assert math.isfinite(result.aic)
+    assert result.converged is True
+    assert result.candidates_tried == 12
+    assert "lowest AIC" in result.reason
+    assert result.series_id == "synthetic"
+    assert result.n_obs == 120
+    assert result.training_start == series.index[0].date()
+    assert result.training_end == series.index[-1].date()
+
+
+def test_weekly_series_forecast_shape(weekly_fit):
+    _, horizon, result = weekly_fit
+    frame = result.forecast
+
+    assert list(frame.columns) == list(forecast.FORECAST_COLUMNS)
+    assert len(frame) == len(horizon)
+    assert pd.DatetimeIndex(frame["period_start"]).equals(horizon)
+    for column in ("forecast", "lower_80", "upper_80", "lower_95", "upper_95"):
+        assert frame[column].dtype == np.float64, column
+        assert np.isfinite(frame[column]).all(), column
+
+
+def test_weekly_series_interval_order(weekly_fit):
+    frame = weekly_fit[2].forecast
+
+    assert (frame["lower_95"] <= frame["lower_80"]).all()
+    assert (frame["lower_80"] <= frame["forecast"]).all()
+    assert (frame["forecast"] <= frame["upper_80"]).all()
+    assert (frame["upper_80"] <= frame["upper_95"]).all()
+    assert (frame["upper_95"] > frame["lower_95"]).all()
+
+
+def test_weekly_series_reproduces_pattern(weekly_fit):
+    # 120 is a multiple of 6, so horizon step i has position i % 6 in the pattern.
+    values = weekly_fit[2].forecast["forecast"].to_numpy()
+
+    peak, trough = int(np.argmax(WEEKLY_PATTERN)), int(np.argmin(WEEKLY_PATTERN))
+    assert values[peak] > values[trough]
+    assert values[peak + 6] > values[trough + 6]
+    assert values[:6] == pytest.approx(WEEKLY_PATTERN, abs=10.0)
+
+
+def test_negative_values_allowed():
+    series = weekly_series(60) - 120.0
+    result = fit_sales_forecast(series, horizon_after(series, 6))
+    assert result.model_kind == "sarima"
+    assert (result.forecast["forecast"] < 0).any()
+
+
+def test_short_series_falls_back_to_arima(caplog):
+    series = weekly_series(15)
+
+    with caplog.at_level(logging.WARNING, logger="cohortintel.forecast"):
+        result = fit_sales_forecast(series, horizon_after(series, 6))
+
+    assert result.model_kind == "arima"
+    assert result.seasonal_order is None
+    assert result.order in forecast.ARIMA_ORDERS
+    assert result.aic is not None
+    assert result.candidates_tried == len(forecast.ARIMA_ORDERS)
+    assert "15 observations" in result.reason
+    assert "fewer than the 25" in result.reason
+    assert len(result.forecast) == 6
+    assert "fell back to arima" in caplog.text
+
+
+def test_eight_points_seasonal_naive():
+    values = [10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 16.0, 24.0]
+    series = make_series(values)
+    result = fit_sales_forecast(series, horizon_after(series, 8))
+    frame = result.forecast
+
+    assert result.model_kind == "seasonal_naive"
+    assert result.order is None
+    assert result.aic is None
+    assert result.converged is None
+    assert result.candidates_tried == 0
+    assert "8 observations" in result.reason
+    # The last season is positions 2..7, repeated from step 7 on.
+    expected = [30.0, 40.0, 50.0, 60.0, 16.0, 24.0, 30.0, 40.0]
+    assert frame["forecast"].tolist() == pytest.approx(expected)
+
+
+def test_seasonal_naive_intervals_by_hand():
+    values = [10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 16.0, 24.0]
+    series = make_series(values)
+    frame = fit_sales_forecast(series, horizon_after(series, 8)).forecast
+
+    # Seasonal errors are 16 - 10 = 6 and 24 - 20 = 4, so sigma = sqrt((36 + 16) / 2).
+    sigma = math.sqrt(26.0)
+    assert frame.loc[0, "upper_80"] == pytest.approx(30.0 + Z_80 * sigma)
+    assert frame.loc[0, "lower_95"] == pytest.approx(30.0 - Z_95 * sigma)
+    # Step 7 is in the second season ahead, so its spread grows by sqrt(2).
+    assert frame.loc[6, "upper_95"] == pytest.approx(30.0 + Z_95 * sigma * math.sqrt(2.0))
+    assert frame.loc[5, "upper_95"] == pytest.approx(24.0 + Z_95 * sigma)
+
+
+def test_one_season_zero_width():
+    series = make_series(WEEKLY_PATTERN)
+    result = fit_sales_forecast(series, horizon_after(series, 7))
+    frame = result.forecast
+
+    assert result.model_kind == "seasonal_naive"
+    assert "zero-width" in result.reason
+    assert frame["forecast"].tolist() == WEEKLY_PATTERN.tolist() + [100.0]
+    assert frame["upper_95"].tolist() == frame["forecast"].tolist()
+
+
+def test_three_points_naive():
+    series = make_series([5.0, 7.0, 4.0])
+    result = fit_sales_forecast(series, horizon_after(series, 4))
+    frame = result.forecast
+
+    assert result.model_kind == "naive"
+    assert result.converged is None
+    assert "3 observations" in result.reason
+    assert frame["forecast"].tolist() == [4.0, 4.0, 4.0, 4.0]
+
+
+def test_naive_intervals_by_hand():
+    series = make_series([5.0, 7.0, 4.0])
+    frame = fit_sales_forecast(series, horizon_after(series, 4)).forecast
+
+    # Naive errors are 7 - 5 = 2 and 4 - 7 = -3, so sigma = sqrt((4 + 9) / 2).
+    sigma = math.sqrt(6.5)
+    assert frame.loc[0, "lower_80"] == pytest.approx(4.0 - Z_80 * sigma)
+    assert frame.loc[0, "upper_95"] == pytest.approx(4.0 + Z_95 * sigma)
+    assert frame.loc[3, "upper_95"] == pytest.approx(4.0 + Z_95 * sigma * 2.0)
+
+
+def test_single_observation_zero_width():
+    series = make_series([42.0])
+    result = fit_sales_forecast(series, horizon_after(series, 3))
+    frame = result.forecast
+
+    assert result.model_kind == "naive"
+    assert "1 observation," in result.reason
+    assert "zero-width" in result.reason
+    assert frame["forecast"].tolist() == [42.0, 42.0, 42.0]
+    assert frame["lower_95"].tolist() == [42.0, 42.0, 42.0]
+    assert frame["upper_95"].tolist() == [42.0, 42.0, 42.0]
+
+
+def test_constant_series_forecasts_constant():
+    series = make_series([250.0] * 40)
+    result = fit_sales_forecast(series, horizon_after(series, 6))
+
+    assert result.model_kind == "naive"
+    assert result.reason == "series is constant"
+    assert result.forecast["forecast"].tolist() == [250.0] * 6
+    assert result.forecast["upper_95"].tolist() == [250.0] * 6
+
+
+def test_all_zero_series_forecasts_zero():
+    series = make_series([0.0] * 40)
+    result = fit_sales_forecast(series, horizon_after(series, 6))
+
+    assert result.model_kind == "naive"
+    assert result.reason == "series is constant"
+    assert result.forecast["forecast"].tolist() == [0.0] * 6
+
+
+def test_seasonal_failure_falls_back(monkeypatch):
+    original = forecast.SARIMAX
+
+    def reject_seasonal(endog, *, seasonal_order, **kwargs):
+        if seasonal_order[3] > 0:
+            raise np.linalg.LinAlgError("Schur decomposition solver error.")
+        return original(endog, seasonal_order=seasonal_order, **kwargs)
+
+    monkeypatch.setattr(forecast, "SARIMAX", reject_seasonal)
+    series = weekly_series(60)
+    result = fit_sales_forecast(series, horizon_after(series, 6))
+
+    assert result.model_kind == "arima"
+    assert result.seasonal_order is None
+    assert "all 12 seasonal candidate orders failed to fit" in result.reason
+    assert result.candidates_tried == 12 + len(forecast.ARIMA_ORDERS)
+
+
+def test_all_models_failing_falls_back(monkeypatch):
+    def reject_all(endog, **kwargs):
+        raise ValueError("invalid model")
+
+    monkeypatch.setattr(forecast, "SARIMAX", reject_all)
+    series = weekly_series(60)
+    result = fit_sales_forecast(series, horizon_after(series, 6))
+
+    assert result.model_kind == "seasonal_naive"
+    assert "all 12 seasonal" in result.reason
+    assert "all 6 non-seasonal" in result.reason
+    assert result.forecast["forecast"].tolist() == pytest.approx(series.iloc[-6:].tolist())
+
+
+def test_nan_value_names_date():
+    series = make_series([1.0, 2.0, 3.0, 4.0])
+    series.iloc[2] = np.nan
+    bad_date = series.index[2].date().isoformat()
+
+    with pytest.raises(ValueError, match=f"nan on {bad_date}"):
+        fit_sales_forecast(series, horizon_after(series, 2))
+
+
+def test_inf_value_names_date():
+    series = make_series([1.0, 2.0, 3.0, 4.0])
+    series.iloc[1] = -np.inf
+    bad_date = series.index[1].date().isoformat()
+
+    with pytest.raises(ValueError, match=f"-inf on {bad_date}"):
+        fit_sales_forecast(series, horizon_after(series, 2))
+
+
+def test_unsorted_index_rejected():
+    series = make_series([1.0, 2.0, 3.0, 4.0]).iloc[[0, 2, 1, 3]]
+
+    with pytest.raises(ValueError, match="not sorted because 2011-01-03 follows 2011-01-04"):
+        fit_sales_forecast(series, horizon_after(series, 2))
+
+
+def test_duplicate_index_rejected():
+    series = make_series([1.0, 2.0, 3.0, 4.0]).iloc[[0, 1, 1, 2]]
+
+    with pytest.raises(ValueError, match="duplicate date 2011-01-03"):
+        fit_sales_forecast(series, next_trading_days(datetime.date(2011, 1, 4), 2))
+
+
+def test_empty_series_rejected():
+    series = pd.Series([], index=pd.DatetimeIndex([]), dtype=float)
+
+    with pytest.raises(ValueError, match="is empty"):
+        fit_sales_forecast(series, next_trading_days(datetime.date(2011, 1, 4), 2))
+
+
+def test_horizon_before_series_end_rejected():
+    series = make_series([1.0, 2.0, 3.0, 4.0])
+
+    with pytest.raises(ValueError, match="not after the last date"):
+        fit_sales_forecast(series, pd.DatetimeIndex(series.index[-2:]))
+
+
+def test_empty_horizon_rejected():
+    series = make_series([1.0, 2.0, 3.0, 4.0])
+
+    with pytest.raises(ValueError, match="horizon is empty"):
+        fit_sales_forecast(series, horizon_after(series, 0))
