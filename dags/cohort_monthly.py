@@ -19,19 +19,21 @@ import datetime as dt
 
 import pendulum
 from airflow.sdk import Asset, CronDataIntervalTimetable, dag, get_current_context, task
-
 from cohortintel.alerts import log_task_failure
 from cohortintel.config import Settings
 
 SETTINGS = Settings.from_env()
 
-COHORT_RETENTION = Asset(name="cohortintel_cohort_retention", uri="cohortintel://warehouse/marts/cohort_retention")
-SALES_FORECAST = Asset(name="cohortintel_sales_forecast", uri="cohortintel://warehouse/marts/sales_forecast")
+COHORT_RETENTION = Asset(
+    name="cohortintel_cohort_retention", uri="cohortintel://warehouse/marts/cohort_retention"
+)
+SALES_FORECAST = Asset(
+    name="cohortintel_sales_forecast", uri="cohortintel://warehouse/marts/sales_forecast"
+)
 
 
 def _dsn(conn_id: str) -> str:
     from airflow.sdk import BaseHook
-
     from cohortintel.db import dsn_from_parts
 
     conn = BaseHook.get_connection(conn_id)
@@ -91,7 +93,6 @@ def cohort_monthly():
     @task
     def validate_transactions(batch: dict) -> dict:
         from airflow.sdk.exceptions import AirflowFailException
-
         from cohortintel.validate import DataQualityError, validate_batch
 
         try:
@@ -127,7 +128,10 @@ def cohort_monthly():
     def build_cohort_tables() -> dict:
         from cohortintel.cohorts import build_cohorts
 
-        return {"table": "marts.cohort_retention", **build_cohorts(_dsn(SETTINGS.warehouse_conn_id))}
+        return {
+            "table": "marts.cohort_retention",
+            **build_cohorts(_dsn(SETTINGS.warehouse_conn_id)),
+        }
 
     @task
     def build_sales_series() -> dict:

@@ -101,7 +101,9 @@ def test_postgres_init_creates_databases() -> None:
     sql = POSTGRES_INIT_SQL.read_text()
 
     for database in ("cohortintel_source", "cohortintel_warehouse"):
-        assert re.search(rf"CREATE DATABASE {database}\b", sql), f"init SQL does not create {database}"
+        assert re.search(rf"CREATE DATABASE {database}\b", sql), (
+            f"init SQL does not create {database}"
+        )
 
 
 def test_named_volumes_declared(compose: dict[str, Any], services: dict[str, Any]) -> None:
@@ -120,7 +122,9 @@ def test_airflow_service_uses_common_image(compose: dict[str, Any], name: str) -
 
     assert service.get("build") == common["build"], f"{name}: build differs from x-airflow-common"
     assert service.get("image") == common["image"], f"{name}: image differs from x-airflow-common"
-    assert common["build"]["dockerfile"] == "docker/Dockerfile", "x-airflow-common: wrong Dockerfile"
+    assert common["build"]["dockerfile"] == "docker/Dockerfile", (
+        "x-airflow-common: build does not use docker/Dockerfile"
+    )
 
 
 @pytest.mark.parametrize(("name", "subcommand"), sorted(AIRFLOW_SERVICES.items()))
@@ -196,7 +200,11 @@ def test_auth_manager_class_exists(services: dict[str, Any]) -> None:
 def test_shared_signing_keys(services: dict[str, Any]) -> None:
     # Each container generates its own random keys unless these are set, and the
     # API server then rejects the task tokens that the scheduler signs.
-    keys = ("AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLOW__API__SECRET_KEY", "AIRFLOW__CORE__FERNET_KEY")
+    keys = (
+        "AIRFLOW__API_AUTH__JWT_SECRET",
+        "AIRFLOW__API__SECRET_KEY",
+        "AIRFLOW__CORE__FERNET_KEY",
+    )
     values = {name: environment(services[name]) for name in AIRFLOW_SERVICES}
 
     for key in keys:
@@ -244,7 +252,9 @@ def test_no_literal_passwords(services: dict[str, Any]) -> None:
     for name, service in services.items():
         for key, value in environment(service).items():
             if SECRET_NAME.search(key) and value:
-                assert VARIABLE_ONLY.match(value), f"{name}: {key} is set literally, not via ${{...}}"
+                assert VARIABLE_ONLY.match(value), (
+                    f"{name}: {key} is set literally, not via ${{...}}"
+                )
 
             for match in URI_PASSWORD.finditer(value):
                 password = match.group("password")

@@ -22,7 +22,9 @@ def describe_failure(context: dict[str, Any]) -> str:
     start = context.get("data_interval_start")
     end = context.get("data_interval_end")
     error = context.get("exception")
-    error_text = f"{type(error).__name__}: {error}" if error is not None else "no exception recorded"
+    error_text = (
+        f"{type(error).__name__}: {error}" if error is not None else "no exception recorded"
+    )
     return (
         f"Task {dag_id}.{task_id} failed on try {try_number} of run {run_id} "
         f"(data interval {start} to {end}). Error: {error_text}. "

@@ -206,7 +206,9 @@ def _retention_grid(cells: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, li
     duplicated = table.duplicated(["cohort", "month"], keep=False)
     if duplicated.any():
         pairs = table.loc[duplicated, ["cohort", "month"]].drop_duplicates()
-        examples = ", ".join(f"{row.cohort} month {row.month}" for row in pairs.head(3).itertuples())
+        examples = ", ".join(
+            f"{row.cohort} month {row.month}" for row in pairs.head(3).itertuples()
+        )
         raise ValueError(
             f"cohort cells contain {len(pairs)} duplicated (cohort_month, "
             f"months_since_first_purchase) pairs, for example {examples}. "

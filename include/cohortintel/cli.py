@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from cohortintel import db, report, source
-from cohortintel.config import PROJECT_ROOT, Settings
+from cohortintel.config import Settings
 from cohortintel.environment import DatabaseNames, airflow_environment
 from cohortintel.postgres_server import PostgresServer, ensure_database, find_or_start
 
@@ -33,7 +33,9 @@ def _names() -> DatabaseNames:
     return DatabaseNames.with_prefix(os.environ.get("COHORTINTEL_DATABASE_PREFIX", "cohortintel"))
 
 
-def prepare_databases(server: PostgresServer, names: DatabaseNames, data_path: Path, reload: bool) -> None:
+def prepare_databases(
+    server: PostgresServer, names: DatabaseNames, data_path: Path, reload: bool
+) -> None:
     """Create the three databases, load the source data unless it is loaded, migrate the warehouse."""
     for name in (names.source, names.warehouse, names.airflow):
         ensure_database(server, name)
@@ -41,7 +43,10 @@ def prepare_databases(server: PostgresServer, names: DatabaseNames, data_path: P
     settings = Settings.from_env()
     existing = source.source_row_count(source_dsn, settings.source_table)
     if reload or existing is None or existing == 0:
-        print(f"cohortintel: loading {data_path} into {names.source}.{settings.source_table}", flush=True)
+        print(
+            f"cohortintel: loading {data_path} into {names.source}.{settings.source_table}",
+            flush=True,
+        )
         rows = source.load_online_retail(source_dsn, data_path, settings.source_table)
         print(f"cohortintel: loaded {rows:,} source rows", flush=True)
     else:
@@ -70,7 +75,9 @@ def source_months(source_dsn: str, settings: Settings) -> tuple[str, str]:
         )
         first, last = cur.fetchone()
     if first is None:
-        raise SystemExit(f"cohortintel: source table {settings.source_table} is empty; nothing to run.")
+        raise SystemExit(
+            f"cohortintel: source table {settings.source_table} is empty; nothing to run."
+        )
     return f"{first:%Y-%m}", f"{last:%Y-%m}"
 
 
@@ -89,7 +96,10 @@ def command_demo(args: argparse.Namespace) -> int:
     first, last = source_months(server.database_dsn(names.source), settings)
     first = args.first or first
     last = args.last or last
-    print(f"cohortintel: running the DAG cohort_monthly through Airflow for {first} to {last}", flush=True)
+    print(
+        f"cohortintel: running the DAG cohort_monthly through Airflow for {first} to {last}",
+        flush=True,
+    )
     result = subprocess.run(
         [sys.executable, "-m", "cohortintel.airflow_runner", first, last],
         env={**os.environ, **env},
@@ -100,7 +110,10 @@ def command_demo(args: argparse.Namespace) -> int:
     if result.returncode != 0:
         if result.stderr:
             sys.stderr.write(result.stderr[-20000:])
-        print("cohortintel: the DAG run failed; the output above ends with the error.", file=sys.stderr)
+        print(
+            "cohortintel: the DAG run failed; the output above ends with the error.",
+            file=sys.stderr,
+        )
         return result.returncode
     print(_summary_text(server, names, settings))
     return 0
@@ -136,13 +149,17 @@ def command_airflow_env(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cohortintel", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    demo = commands.add_parser("demo", help="load the Online Retail data and run every month through Airflow")
+    demo = commands.add_parser(
+        "demo", help="load the Online Retail data and run every month through Airflow"
+    )
     demo.add_argument(
         "--data",
         default=str(source.DEFAULT_ONLINE_RETAIL_CSV),
         help="Online Retail CSV or .csv.gz to load (default: %(default)s)",
     )
-    demo.add_argument("--first", help="first month to run, YYYY-MM (default: the data's first month)")
+    demo.add_argument(
+        "--first", help="first month to run, YYYY-MM (default: the data's first month)"
+    )
     demo.add_argument("--last", help="last month to run, YYYY-MM (default: the data's last month)")
     demo.add_argument("--reload-source", action="store_true", help="load the source table again")
     demo.add_argument("--verbose", action="store_true", help="show Airflow's task logs")
@@ -150,9 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("summary", help="print the summary of the warehouse").set_defaults(
         handler=command_summary
     )
-    commands.add_parser("airflow-env", help="print export lines for the Airflow environment").set_defaults(
-        handler=command_airflow_env
-    )
+    commands.add_parser(
+        "airflow-env", help="print export lines for the Airflow environment"
+    ).set_defaults(handler=command_airflow_env)
     return parser
 
 

@@ -52,8 +52,7 @@ def _env_fraction(name: str, default: float) -> float:
         value = float("nan")
     if not 0.0 <= value <= 1.0:
         raise ConfigError(
-            f"COHORTINTEL_{name}={raw!r} is not a fraction between 0 and 1, "
-            f"for example {default}."
+            f"COHORTINTEL_{name}={raw!r} is not a fraction between 0 and 1, for example {default}."
         )
     return value
 

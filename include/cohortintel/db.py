@@ -109,7 +109,9 @@ def migrate(dsn: str, migrations_dir: Path | None = None) -> list[str]:
                         continue
                     log.info("Applying warehouse migration %s", version)
                     cur.execute(path.read_text(encoding="utf-8"))
-                    cur.execute("insert into ops.schema_migration (version) values (%s)", (version,))
+                    cur.execute(
+                        "insert into ops.schema_migration (version) values (%s)", (version,)
+                    )
                 applied_now.append(version)
         finally:
             with conn, conn.cursor() as cur:

@@ -24,7 +24,9 @@ class DatabaseNames:
 
     @classmethod
     def with_prefix(cls, prefix: str) -> DatabaseNames:
-        return cls(source=f"{prefix}_source", warehouse=f"{prefix}_warehouse", airflow=f"{prefix}_airflow")
+        return cls(
+            source=f"{prefix}_source", warehouse=f"{prefix}_warehouse", airflow=f"{prefix}_airflow"
+        )
 
 
 def _connection_json(server: PostgresServer, dbname: str) -> str:

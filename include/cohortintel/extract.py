@@ -89,7 +89,9 @@ def _source_columns(source_dsn: str, table: str) -> list[str]:
         return [row[0] for row in cur.fetchall()]
 
 
-def _explain_mapping_error(error: psycopg2.Error, source_dsn: str, settings: Settings) -> ExtractError:
+def _explain_mapping_error(
+    error: psycopg2.Error, source_dsn: str, settings: Settings
+) -> ExtractError:
     if isinstance(error, psycopg2.errors.UndefinedTable):
         return ExtractError(
             f"Source table {settings.source_table!r} not found on connection "
@@ -190,7 +192,9 @@ def extract_batch(
             f"{window_first:%Y-%m}",
             f"{month:%Y-%m}",
         )
-    record_month_status(source_dsn, warehouse_dsn, month_range(window_first, month), settings, run_id)
+    record_month_status(
+        source_dsn, warehouse_dsn, month_range(window_first, month), settings, run_id
+    )
     return Batch(
         batch_month=month.isoformat(),
         window_first_month=window_first.isoformat(),
@@ -210,7 +214,9 @@ def record_month_status(
     status: dict[dt.date, bool] = {}
     with db.transaction(source_dsn) as cur:
         for month in months:
-            after = _mapping_query(cur, settings, _local_naive(add_months(month, 1), settings), "infinity")
+            after = _mapping_query(
+                cur, settings, _local_naive(add_months(month, 1), settings), "infinity"
+            )
             cur.execute(f"select exists ({after})")
             status[month] = cur.fetchone()[0]
     with db.transaction(warehouse_dsn) as cur:

@@ -116,9 +116,7 @@ def _weekmask(non_trading_weekdays: Sequence[int]) -> str:
             "from 0 (Monday) to 6 (Sunday)."
         )
     trading = [
-        name
-        for day, name in enumerate(_WEEKDAY_ABBREVIATIONS)
-        if day not in non_trading_weekdays
+        name for day, name in enumerate(_WEEKDAY_ABBREVIATIONS) if day not in non_trading_weekdays
     ]
     if not trading:
         raise ValueError("non_trading_weekdays covers all 7 weekdays, so no day is a trading day")

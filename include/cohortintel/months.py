@@ -29,9 +29,13 @@ def parse_month(text: str) -> dt.date:
             return dt.datetime.strptime(text, "%Y-%m").date()
         day = dt.date.fromisoformat(text)
     except ValueError:
-        raise ValueError(f"Invalid month {text!r}; expected the form YYYY-MM, as in 2011-01.") from None
+        raise ValueError(
+            f"Invalid month {text!r}; expected the form YYYY-MM, as in 2011-01."
+        ) from None
     if day.day != 1:
-        raise ValueError(f"Invalid month {text!r}; a month is given by its first day, as in 2011-01-01.")
+        raise ValueError(
+            f"Invalid month {text!r}; a month is given by its first day, as in 2011-01-01."
+        )
     return day
 
 
@@ -50,7 +54,9 @@ def month_of_interval(start: dt.datetime, end: dt.datetime, timezone: str) -> dt
     would silently read the wrong rows, so it raises instead.
     """
     if start.tzinfo is None or end.tzinfo is None:
-        raise ValueError(f"Data interval {start} to {end} has no time zone; expected aware datetimes.")
+        raise ValueError(
+            f"Data interval {start} to {end} has no time zone; expected aware datetimes."
+        )
     local_start = start.astimezone(zoneinfo.ZoneInfo(timezone))
     local_end = end.astimezone(zoneinfo.ZoneInfo(timezone))
     month = local_start.date().replace(day=1)

@@ -58,7 +58,9 @@ def start_embedded(data_dir: Path = EMBEDDED_DATA_DIR) -> PostgresServer:
     data_dir.mkdir(parents=True, exist_ok=True)
     server = pgserver.get_server(data_dir, cleanup_mode=None)
     uri = server.get_uri()
-    log.warning("No PostgreSQL answered at the configured address; started an embedded one in %s", data_dir)
+    log.warning(
+        "No PostgreSQL answered at the configured address; started an embedded one in %s", data_dir
+    )
     return PostgresServer(admin_dsn=uri, embedded=True)
 
 
@@ -97,6 +99,10 @@ def drop_database(server: PostgresServer, dbname: str) -> None:
     conn.autocommit = True
     try:
         with conn.cursor() as cur:
-            cur.execute(db.sql.SQL("drop database if exists {} with (force)").format(db.sql.Identifier(dbname)))
+            cur.execute(
+                db.sql.SQL("drop database if exists {} with (force)").format(
+                    db.sql.Identifier(dbname)
+                )
+            )
     finally:
         conn.close()

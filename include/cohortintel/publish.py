@@ -20,11 +20,15 @@ def publish_forecasts(warehouse_dsn: str, as_of_month: dt.date) -> int:
     """Move the staged forecasts of ``as_of_month`` into the marts in one transaction."""
     with db.transaction(warehouse_dsn) as cur:
         db.execute_file(cur, "publish/forecasts.sql", {"as_of_month": as_of_month})
-        cur.execute("select count(*) from marts.sales_forecast where as_of_month = %s", (as_of_month,))
+        cur.execute(
+            "select count(*) from marts.sales_forecast where as_of_month = %s", (as_of_month,)
+        )
         (rows,) = cur.fetchone()
     if rows == 0:
         log.warning("No forecast was staged for %s, so none is published.", f"{as_of_month:%Y-%m}")
-    log.info("Published %s forecast rows for %s into marts.sales_forecast", rows, f"{as_of_month:%Y-%m}")
+    log.info(
+        "Published %s forecast rows for %s into marts.sales_forecast", rows, f"{as_of_month:%Y-%m}"
+    )
     return rows
 
 
@@ -54,10 +58,14 @@ def render_charts(warehouse_dsn: str, as_of_month: dt.date, settings: Settings) 
         (as_of_month,),
     )
     if cells.empty:
-        log.warning("No cohort cells up to %s; the retention heatmap is skipped.", f"{as_of_month:%Y-%m}")
+        log.warning(
+            "No cohort cells up to %s; the retention heatmap is skipped.", f"{as_of_month:%Y-%m}"
+        )
     else:
         path = render_retention_heatmap(
-            cells, folder / "retention_heatmap.png", title=f"Customer retention by cohort, as of {as_of_month:%Y-%m}"
+            cells,
+            folder / "retention_heatmap.png",
+            title=f"Customer retention by cohort, as of {as_of_month:%Y-%m}",
         )
         written.append(str(path))
     models = _query_frame(

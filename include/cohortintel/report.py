@@ -21,12 +21,18 @@ def row_counts(source_dsn: str, warehouse_dsn: str, source_table: str) -> list[s
         cur.execute(db.sql.SQL("select count(*) from {}").format(db.identifier(source_table)))
         (source_rows,) = cur.fetchone()
     ((accepted, without_customer),) = _fetch(
-        warehouse_dsn, "select count(*), count(*) filter (where customer_id is null) from core.transactions"
+        warehouse_dsn,
+        "select count(*), count(*) filter (where customer_id is null) from core.transactions",
     )
-    kinds = dict(_fetch(warehouse_dsn, "select line_kind, count(*) from core.transactions group by 1"))
-    ((quarantined,),) = _fetch(warehouse_dsn, "select count(distinct row_data) from quarantine.transactions")
+    kinds = dict(
+        _fetch(warehouse_dsn, "select line_kind, count(*) from core.transactions group by 1")
+    )
+    ((quarantined,),) = _fetch(
+        warehouse_dsn, "select count(distinct row_data) from quarantine.transactions"
+    )
     by_rule = _fetch(
-        warehouse_dsn, "select rule, count(*) from quarantine.transactions group by rule order by 2 desc"
+        warehouse_dsn,
+        "select rule, count(*) from quarantine.transactions group by rule order by 2 desc",
     )
     lines = [
         f"Rows read from the source:   {source_rows:>9,}",
@@ -36,9 +42,7 @@ def row_counts(source_dsn: str, warehouse_dsn: str, source_table: str) -> list[s
         f"  quarantined:               {quarantined:>9,}",
     ]
     lines += [f"    {rule:<24} {count:>9,}" for rule, count in by_rule]
-    lines.append(
-        f"  without a customer id:     {without_customer:>9,}  (in sales, not in cohorts)"
-    )
+    lines.append(f"  without a customer id:     {without_customer:>9,}  (in sales, not in cohorts)")
     unaccounted = source_rows - accepted - quarantined
     if unaccounted:
         lines.append(
@@ -94,7 +98,9 @@ def latest_forecasts(warehouse_dsn: str, days_shown: int = 6) -> list[str]:
             (series_id, as_of),
         )
         for day, value, low, high in forecast[:days_shown]:
-            lines.append(f"  {day:%a %Y-%m-%d}  {value:>12,.0f}   80% interval {low:>10,.0f} to {high:>10,.0f}")
+            lines.append(
+                f"  {day:%a %Y-%m-%d}  {value:>12,.0f}   80% interval {low:>10,.0f} to {high:>10,.0f}"
+            )
         total = sum(row[1] for row in forecast)
         lines.append(f"  next {len(forecast)} trading days in total: {total:,.0f}")
     return lines

@@ -90,7 +90,9 @@ def fit_forecasts(
             result.training_end,
             result.reason,
         )
-        summaries.append({"series_id": series_id, "model": model_spec(result), "n_obs": result.n_obs})
+        summaries.append(
+            {"series_id": series_id, "model": model_spec(result), "n_obs": result.n_obs}
+        )
     return summaries
 
 
@@ -113,8 +115,12 @@ def stage_forecast(
     """Replace the staged model and forecast rows of one series and as-of month."""
     key = (result.series_id, as_of_month)
     with db.transaction(warehouse_dsn) as cur:
-        cur.execute("delete from staging.sales_forecast where series_id = %s and as_of_month = %s", key)
-        cur.execute("delete from staging.forecast_model where series_id = %s and as_of_month = %s", key)
+        cur.execute(
+            "delete from staging.sales_forecast where series_id = %s and as_of_month = %s", key
+        )
+        cur.execute(
+            "delete from staging.forecast_model where series_id = %s and as_of_month = %s", key
+        )
         cur.execute(
             "insert into staging.forecast_model (series_id, as_of_month, run_id, data_interval_start,"
             " data_interval_end, model_kind, model_spec, arima_order, seasonal_order, aic, n_obs,"

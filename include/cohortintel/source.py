@@ -18,7 +18,9 @@ from cohortintel.config import PROJECT_ROOT
 
 log = logging.getLogger(__name__)
 
-DEFAULT_ONLINE_RETAIL_CSV = PROJECT_ROOT.parent / "shared" / "data" / "online_retail" / "online_retail.csv.gz"
+DEFAULT_ONLINE_RETAIL_CSV = (
+    PROJECT_ROOT.parent / "shared" / "data" / "online_retail" / "online_retail.csv.gz"
+)
 EXPECTED_HEADER = [
     "InvoiceNo",
     "StockCode",

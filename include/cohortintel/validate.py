@@ -58,7 +58,9 @@ class RuleOutcome:
     unexpected_values: list[Any] = field(default_factory=list)
 
 
-def build_rules(settings: Settings, window_start: dt.datetime, window_end: dt.datetime) -> list[Rule]:
+def build_rules(
+    settings: Settings, window_start: dt.datetime, window_end: dt.datetime
+) -> list[Rule]:
     """Return the data-quality rules of a batch whose rows must fall in ``[window_start, window_end)``."""
     import great_expectations.expectations as gxe
 
@@ -80,7 +82,10 @@ def build_rules(settings: Settings, window_start: dt.datetime, window_end: dt.da
             row_level=False,
             description="the source returned no rows for the batch",
         ),
-        *(not_null(column) for column in ("source_row_id", "order_id", "occurred_at", "quantity", "unit_price")),
+        *(
+            not_null(column)
+            for column in ("source_row_id", "order_id", "occurred_at", "quantity", "unit_price")
+        ),
         Rule(
             name="occurred_at_in_window",
             expectation=gxe.ExpectColumnValuesToBeBetween(
@@ -108,7 +113,10 @@ def build_rules(settings: Settings, window_start: dt.datetime, window_end: dt.da
         Rule(
             name="quantity_finite",
             expectation=gxe.ExpectColumnValuesToBeBetween(
-                column="quantity", min_value=-MAX_ABS_AMOUNT, max_value=MAX_ABS_AMOUNT, severity="warning"
+                column="quantity",
+                min_value=-MAX_ABS_AMOUNT,
+                max_value=MAX_ABS_AMOUNT,
+                severity="warning",
             ),
             severity="warning",
             row_level=True,
@@ -165,7 +173,9 @@ def _sqlalchemy_url(dsn: str) -> str:
     return url.render_as_string(hide_password=False)
 
 
-def run_expectations(warehouse_dsn: str, staging_table: str, rules: list[Rule]) -> list[RuleOutcome]:
+def run_expectations(
+    warehouse_dsn: str, staging_table: str, rules: list[Rule]
+) -> list[RuleOutcome]:
     """Run the rules as one GX suite on the staging table inside the database."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     import great_expectations as gx
@@ -173,7 +183,9 @@ def run_expectations(warehouse_dsn: str, staging_table: str, rules: list[Rule]) 
     schema, table = staging_table.split(".")
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = {"globally": False}
-    source = context.data_sources.add_postgres("warehouse", connection_string=_sqlalchemy_url(warehouse_dsn))
+    source = context.data_sources.add_postgres(
+        "warehouse", connection_string=_sqlalchemy_url(warehouse_dsn)
+    )
     asset = source.add_table_asset(name=table, table_name=table, schema_name=schema)
     batch_definition = asset.add_batch_definition_whole_table("batch")
     suite = context.suites.add(gx.ExpectationSuite(name=f"{table}_suite"))
@@ -183,10 +195,16 @@ def run_expectations(warehouse_dsn: str, staging_table: str, rules: list[Rule]) 
         gx.ValidationDefinition(name=f"{table}_validation", data=batch_definition, suite=suite)
     )
     result = validation.run(
-        result_format={"result_format": "COMPLETE", "unexpected_index_column_names": ["staging_row_id"]}
+        result_format={
+            "result_format": "COMPLETE",
+            "unexpected_index_column_names": ["staging_row_id"],
+        }
     )
     results = _results_in_rule_order(result, rules)
-    return [_outcome(rule, expectation_result) for rule, expectation_result in zip(rules, results, strict=True)]
+    return [
+        _outcome(rule, expectation_result)
+        for rule, expectation_result in zip(rules, results, strict=True)
+    ]
 
 
 def _results_in_rule_order(result: Any, rules: list[Rule]) -> list[Any]:
@@ -294,7 +312,8 @@ def record_outcomes(
     cur: psycopg2.extensions.cursor, run_id: str, batch_month: dt.date, outcomes: list[RuleOutcome]
 ) -> None:
     cur.execute(
-        "delete from ops.validation_result where run_id = %s and batch_month = %s", (run_id, batch_month)
+        "delete from ops.validation_result where run_id = %s and batch_month = %s",
+        (run_id, batch_month),
     )
     for outcome in outcomes:
         cur.execute(
@@ -335,7 +354,9 @@ def validate_batch(
     outcomes = run_expectations(warehouse_dsn, staging_table, rules)
     with db.transaction(warehouse_dsn) as cur:
         cur.execute(
-            db.sql.SQL("update {} set quarantine_rules = '{{}}'").format(db.identifier(staging_table))
+            db.sql.SQL("update {} set quarantine_rules = '{{}}'").format(
+                db.identifier(staging_table)
+            )
         )
         for rule, outcome in zip(rules, outcomes, strict=True):
             if rule.row_level and outcome.unexpected_ids:
@@ -398,11 +419,15 @@ def _log_outcomes(outcomes: list[RuleOutcome], staging_table: str) -> None:
             log.info("Rule %s passed on %s", outcome.rule, staging_table)
 
 
-def _failure_message(failed: list[RuleOutcome], staging_table: str, batch_month: dt.date, run_id: str) -> str:
+def _failure_message(
+    failed: list[RuleOutcome], staging_table: str, batch_month: dt.date, run_id: str
+) -> str:
     lines = [f"Data-quality check of {batch_month:%Y-%m} failed ({len(failed)} critical rule(s)):"]
     for outcome in failed:
         if outcome.exception_message:
-            lines.append(f"- {outcome.rule}: the check itself raised an error: {outcome.exception_message}")
+            lines.append(
+                f"- {outcome.rule}: the check itself raised an error: {outcome.exception_message}"
+            )
         else:
             lines.append(
                 f"- {outcome.rule}: {outcome.unexpected_count} unexpected of {outcome.element_count} "

@@ -10,7 +10,6 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
-
 from cohortintel import charts
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -1,0 +1,68 @@
+"""Shared fixtures: a real PostgreSQL server and throw-away databases on it.
+
+Tests use the server at COHORTINTEL_POSTGRES_URL (default
+postgresql://postgres@127.0.0.1:5432/postgres) and start the embedded one when
+it does not answer, exactly like the demo. Every database a test creates has a
+name starting with ``cohortintel_test_`` and is dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cohortintel import db
+from cohortintel.config import PROJECT_ROOT
+from cohortintel.postgres_server import (
+    PostgresServer,
+    drop_database,
+    ensure_database,
+    find_or_start,
+)
+
+SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
+ONLINE_RETAIL_CSV = SHARED_DATA / "online_retail" / "online_retail.csv.gz"
+
+_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> PostgresServer:
+    return find_or_start(os.environ.get("COHORTINTEL_POSTGRES_URL"))
+
+
+@pytest.fixture
+def make_database(postgres_server: PostgresServer) -> Iterator:
+    """Return a function that creates an empty database and returns its connection string."""
+    created: list[str] = []
+
+    def create(purpose: str = "db") -> str:
+        name = f"cohortintel_test_{purpose}_{os.getpid()}_{next(_counter)}_{uuid.uuid4().hex[:6]}"
+        ensure_database(postgres_server, name)
+        created.append(name)
+        return postgres_server.database_dsn(name)
+
+    yield create
+    for name in created:
+        drop_database(postgres_server, name)
+
+
+@pytest.fixture
+def warehouse_dsn(make_database) -> str:
+    """An empty warehouse database with every migration applied."""
+    dsn = make_database("warehouse")
+    db.migrate(dsn)
+    return dsn
+
+
+@pytest.fixture(scope="session")
+def online_retail_csv() -> Path:
+    if not ONLINE_RETAIL_CSV.is_file():
+        pytest.fail(
+            f"The Online Retail data is missing at {ONLINE_RETAIL_CSV}; the tests read it from there."
+        )
+    return ONLINE_RETAIL_CSV

@@ -1,0 +1,253 @@
+"""Extract, validate and load against real PostgreSQL databases, on a tiny Online Retail file."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from cohortintel import db
+from cohortintel.config import Settings
+from cohortintel.extract import ExtractError, extract_batch
+from cohortintel.load import load_batch
+from cohortintel.source import load_online_retail
+from cohortintel.validate import DataQualityError, validate_batch
+
+from tests.integration.helpers import fetch
+
+pytestmark = pytest.mark.postgres
+
+HEADER = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country"
+# Line ids follow the file order, starting at 1.
+LINES = [
+    '536365,85123A,"HEART, WHITE",6,2011-06-30 23:30:00,2.55,17850,United Kingdom',  # 1: June (BST)
+    "536366,71053,LANTERN,6,2011-07-01 00:30:00,3.39,17850,United Kingdom",  # 2: July locally, June in UTC
+    "536366,71053,LANTERN,6,2011-07-01 00:30:00,3.39,17850,United Kingdom",  # 3: exact duplicate of 2
+    "C536379,D,Discount,-1,2011-07-02 09:00:00,27.50,14527,United Kingdom",  # 4: return
+    "536380,22086,PAPER CHAIN,2,2011-07-03 10:00:00,2.95,,United Kingdom",  # 5: guest checkout
+    "A563186,B,Adjust bad debt,1,2011-07-04 14:51:00,-11062.06,,United Kingdom",  # 6: negative price
+    "536381,22423,CAKESTAND,1,2011-07-05 10:00:00,0,14527,United Kingdom",  # 7: free item
+    "536382,22000,ITEM,1,2011-08-01 10:00:00,1.00,12345,France",  # 8: August, closes July
+]
+# Two of seven July rows fail a rule, far above the production limit of 5%.
+SETTINGS = dataclasses.replace(Settings(), max_quarantine_share=0.5)
+JULY = dt.date(2011, 7, 1)
+JUNE = dt.date(2011, 6, 1)
+
+
+@pytest.fixture
+def csv_file(tmp_path: Path) -> Path:
+    path = tmp_path / "retail.csv"
+    path.write_text("\n".join([HEADER, *LINES]) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def source_dsn(make_database, csv_file: Path) -> str:
+    dsn = make_database("source")
+    load_online_retail(dsn, csv_file)
+    return dsn
+
+
+def run_month(
+    source_dsn: str, warehouse_dsn: str, month: dt.date, settings: Settings, run_id: str
+) -> dict:
+    batch = extract_batch(source_dsn, warehouse_dsn, month, settings, run_id)
+    first = dt.date.fromisoformat(batch.window_first_month)
+    validation = validate_batch(warehouse_dsn, batch.staging_table, month, first, settings, run_id)
+    return load_batch(
+        warehouse_dsn,
+        batch.staging_table,
+        month,
+        first,
+        validation["quarantined_by_rule"],
+        settings,
+        run_id,
+    )
+
+
+def snapshot(dsn: str) -> dict[str, list]:
+    return {
+        "transactions": fetch(
+            dsn,
+            "select source_row_id, order_id, customer_id, occurred_at, occurred_month, amount,"
+            " line_kind from core.transactions order by source_row_id",
+        ),
+        "quarantine": fetch(
+            dsn,
+            "select source_row_id, occurred_month, rule, reason, row_data::text"
+            " from quarantine.transactions order by source_row_id, rule",
+        ),
+    }
+
+
+def test_counts_reconcile(source_dsn, warehouse_dsn):
+    counts = run_month(source_dsn, warehouse_dsn, JULY, SETTINGS, "run-1")
+    assert counts["rows_read"] == 7
+    assert counts["rows_accepted"] == 5
+    assert counts["rows_quarantined"] == 2
+    assert counts["rows_without_customer"] == 1
+
+
+def test_duplicate_loaded_once(source_dsn, warehouse_dsn):
+    run_month(source_dsn, warehouse_dsn, JULY, SETTINGS, "run-1")
+    loaded = fetch(
+        warehouse_dsn, "select source_row_id from core.transactions where order_id = '536366'"
+    )
+    quarantined = fetch(
+        warehouse_dsn,
+        "select source_row_id, rule from quarantine.transactions where rule = 'duplicate_row'",
+    )
+    assert loaded == [(2,)]
+    assert quarantined == [(3, "duplicate_row")]
+
+
+def test_negative_price_quarantined_with_value(source_dsn, warehouse_dsn):
+    run_month(source_dsn, warehouse_dsn, JULY, SETTINGS, "run-1")
+    rows = fetch(
+        warehouse_dsn,
+        "select rule, reason, row_data ->> 'order_id' from quarantine.transactions where source_row_id = 6",
+    )
+    assert len(rows) == 1
+    rule, reason, order_id = rows[0]
+    assert rule == "unit_price_valid"
+    assert "-11062.06" in reason
+    assert order_id == "A563186"
+
+
+def test_month_follows_business_timezone(source_dsn, warehouse_dsn):
+    run_month(source_dsn, warehouse_dsn, JULY, SETTINGS, "run-1")
+    months = dict(
+        fetch(
+            warehouse_dsn,
+            "select source_row_id, occurred_month from core.transactions where source_row_id in (1, 2)",
+        )
+    )
+    # 2011-07-01 00:30 in London is 2011-06-30 23:30 UTC, yet it belongs to July.
+    assert months[2] == JULY
+    assert months[1] == JUNE
+
+
+def test_line_kinds_follow_rules(source_dsn, warehouse_dsn):
+    run_month(source_dsn, warehouse_dsn, JULY, SETTINGS, "run-1")
+    kinds = dict(fetch(warehouse_dsn, "select source_row_id, line_kind from core.transactions"))
+    assert kinds == {1: "purchase", 2: "purchase", 4: "return", 5: "purchase", 7: "other"}
+
+
+def test_customer_id_has_no_decimal_point(source_dsn, warehouse_dsn):
+    run_month(source_dsn, warehouse_dsn, JULY, SETTINGS, "run-1")
+    ids = {
+        row[0]
+        for row in fetch(
+            warehouse_dsn, "select customer_id from core.transactions where customer_id is not null"
+        )
+    }
+    assert ids == {"17850", "14527"}
+
+
+def test_return_amount_is_negative(source_dsn, warehouse_dsn):
+    run_month(source_dsn, warehouse_dsn, JULY, SETTINGS, "run-1")
+    assert fetch(warehouse_dsn, "select amount from core.transactions where source_row_id = 4") == [
+        (Decimal("-27.500"),)
+    ]
+
+
+def test_rerun_leaves_tables_identical(source_dsn, warehouse_dsn):
+    run_month(source_dsn, warehouse_dsn, JULY, SETTINGS, "run-1")
+    first = snapshot(warehouse_dsn)
+    run_month(source_dsn, warehouse_dsn, JULY, SETTINGS, "run-2")
+    assert snapshot(warehouse_dsn) == first
+
+
+def test_month_status_marks_closed_months(source_dsn, warehouse_dsn):
+    run_month(source_dsn, warehouse_dsn, JULY, SETTINGS, "run-1")
+    status = dict(fetch(warehouse_dsn, "select month, is_complete from ops.month_status"))
+    assert status == {JUNE: True, JULY: True}
+
+
+def test_last_month_flagged_open(source_dsn, warehouse_dsn):
+    run_month(source_dsn, warehouse_dsn, dt.date(2011, 8, 1), SETTINGS, "run-1")
+    status = dict(fetch(warehouse_dsn, "select month, is_complete from ops.month_status"))
+    assert status[dt.date(2011, 8, 1)] is False
+
+
+def test_same_database_path_matches_copy(make_database, csv_file):
+    shared = make_database("shared")
+    db.migrate(shared)
+    load_online_retail(shared, csv_file)
+    other_warehouse = make_database("warehouse")
+    db.migrate(other_warehouse)
+    other_source = make_database("source")
+    load_online_retail(other_source, csv_file)
+    run_month(shared, shared, JULY, SETTINGS, "run-1")
+    run_month(other_source, other_warehouse, JULY, SETTINGS, "run-1")
+    assert snapshot(shared) == snapshot(other_warehouse)
+
+
+def test_empty_month_stops_run(source_dsn, warehouse_dsn):
+    settings = dataclasses.replace(SETTINGS, lookback_months=0)
+    batch = extract_batch(source_dsn, warehouse_dsn, dt.date(2012, 5, 1), settings, "run-1")
+    with pytest.raises(DataQualityError) as caught:
+        validate_batch(
+            warehouse_dsn,
+            batch.staging_table,
+            dt.date(2012, 5, 1),
+            dt.date(2012, 5, 1),
+            settings,
+            "run-1",
+        )
+    assert "batch_not_empty" in str(caught.value)
+    assert "ops.validation_result" in str(caught.value)
+
+
+def test_quarantine_share_limit_stops_run(source_dsn, warehouse_dsn):
+    settings = dataclasses.replace(SETTINGS, max_quarantine_share=0.1)
+    batch = extract_batch(source_dsn, warehouse_dsn, JULY, settings, "run-1")
+    with pytest.raises(DataQualityError) as caught:
+        validate_batch(warehouse_dsn, batch.staging_table, JULY, JUNE, settings, "run-1")
+    assert "quarantine_share_within_limit" in str(caught.value)
+    stored = fetch(
+        warehouse_dsn,
+        "select success from ops.validation_result where rule = 'quarantine_share_within_limit'",
+    )
+    assert stored == [(False,)]
+
+
+def test_renamed_source_column_named(make_database, warehouse_dsn):
+    source = make_database("source")
+    with db.transaction(source) as cur:
+        cur.execute(
+            "create table public.invoice_lines (invoice_line_id bigint, invoice_no text, stock_code text,"
+            " description text, quantity integer, invoice_date timestamp, unit_price numeric,"
+            " customer_no integer, country text)"
+        )
+    with pytest.raises(ExtractError) as caught:
+        extract_batch(source, warehouse_dsn, JULY, SETTINGS, "run-1")
+    message = str(caught.value)
+    assert "customer_id" in message
+    assert "customer_no" in message
+    assert "extract/online_retail.sql" in message
+
+
+def test_missing_source_table_named(make_database, warehouse_dsn):
+    source = make_database("source")
+    with pytest.raises(ExtractError) as caught:
+        extract_batch(source, warehouse_dsn, JULY, SETTINGS, "run-1")
+    assert "public.invoice_lines" in str(caught.value)
+    assert "COHORTINTEL_SOURCE_TABLE" in str(caught.value)
+
+
+def test_csv_missing_column_named(tmp_path, make_database):
+    path = tmp_path / "broken.csv"
+    path.write_text(HEADER.replace(",CustomerID", "") + "\n", encoding="utf-8")
+    with pytest.raises(ValueError) as caught:
+        load_online_retail(make_database("source"), path)
+    assert "CustomerID" in str(caught.value)
+
+
+def test_csv_with_byte_order_mark_loads(tmp_path, make_database):
+    path = tmp_path / "bom.csv"
+    path.write_text("\ufeff" + "\n".join([HEADER, LINES[0]]) + "\n", encoding="utf-8")
+    assert load_online_retail(make_database("source"), path) == 1

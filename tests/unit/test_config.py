@@ -1,0 +1,59 @@
+"""Settings read from COHORTINTEL_* environment variables."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from cohortintel.config import ConfigError, Settings, parse_weekdays
+
+
+def test_defaults_match_online_retail(monkeypatch):
+    for name in ("BUSINESS_TIMEZONE", "NON_TRADING_WEEKDAYS", "LOOKBACK_MONTHS", "START_MONTH"):
+        monkeypatch.delenv(f"COHORTINTEL_{name}", raising=False)
+    settings = Settings.from_env()
+    assert settings.business_timezone == "Europe/London"
+    assert settings.non_trading_weekdays == (5,)
+    assert settings.season_length == 6
+    assert settings.lookback_months == 1
+    assert settings.start_month == dt.date(2010, 12, 1)
+
+
+def test_weekday_names_parsed():
+    assert parse_weekdays("sat, Sunday") == (5, 6)
+    assert parse_weekdays("") == ()
+
+
+def test_invalid_weekday_named():
+    with pytest.raises(ConfigError) as caught:
+        parse_weekdays("sat,funday")
+    assert "'funday'" in str(caught.value)
+
+
+def test_every_weekday_rejected():
+    with pytest.raises(ConfigError):
+        parse_weekdays("mon,tue,wed,thu,fri,sat,sun")
+
+
+def test_season_follows_trading_week(monkeypatch):
+    monkeypatch.setenv("COHORTINTEL_NON_TRADING_WEEKDAYS", "sat,sun")
+    assert Settings.from_env().season_length == 5
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "fragment"),
+    [
+        ("BUSINESS_TIMEZONE", "Mars/Olympus", "IANA time zone"),
+        ("SOURCE_TABLE", "public.lines; drop table x", "not a valid table name"),
+        ("LOOKBACK_MONTHS", "one", "not an integer"),
+        ("LOOKBACK_MONTHS", "-1", "below the minimum"),
+        ("MAX_QUARANTINE_SHARE", "5", "between 0 and 1"),
+        ("START_MONTH", "Dec 2010", "YYYY-MM"),
+    ],
+)
+def test_invalid_setting_named(monkeypatch, name, value, fragment):
+    monkeypatch.setenv(f"COHORTINTEL_{name}", value)
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env()
+    assert f"COHORTINTEL_{name}" in str(caught.value)
+    assert fragment in str(caught.value)
