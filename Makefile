@@ -34,7 +34,7 @@ summary: $(STAMP) ## Print the summary of what the warehouse holds now
 	$(BIN)/cohortintel summary
 
 airflow-ui: $(STAMP) ## Start Airflow (api-server, scheduler, dag-processor, triggerer) at 127.0.0.1:8080
-	eval "$$($(BIN)/cohortintel airflow-env)" && $(BIN)/airflow db migrate && exec $(BIN)/airflow standalone
+	eval "$$($(BIN)/cohortintel airflow-env)" && export PATH="$(abspath $(BIN)):$$PATH" && airflow db migrate && exec airflow standalone
 
 lint: $(STAMP) ## Check style with ruff
 	$(BIN)/ruff check dags include tests benchmarks

@@ -19,6 +19,7 @@ import datetime as dt
 
 import pendulum
 from airflow.sdk import Asset, CronDataIntervalTimetable, dag, get_current_context, task
+
 from cohortintel.alerts import log_task_failure
 from cohortintel.config import Settings
 
@@ -34,6 +35,7 @@ SALES_FORECAST = Asset(
 
 def _dsn(conn_id: str) -> str:
     from airflow.sdk import BaseHook
+
     from cohortintel.db import dsn_from_parts
 
     conn = BaseHook.get_connection(conn_id)
@@ -58,6 +60,13 @@ def _run_id() -> str:
     schedule=CronDataIntervalTimetable("0 0 1 * *", timezone=SETTINGS.business_timezone),
     start_date=pendulum.datetime(
         SETTINGS.start_month.year, SETTINGS.start_month.month, 1, tz=SETTINGS.business_timezone
+    ),
+    end_date=(
+        pendulum.datetime(
+            SETTINGS.end_month.year, SETTINGS.end_month.month, 1, tz=SETTINGS.business_timezone
+        )
+        if SETTINGS.end_month
+        else None
     ),
     catchup=True,
     max_active_runs=1,
@@ -93,6 +102,7 @@ def cohort_monthly():
     @task
     def validate_transactions(batch: dict) -> dict:
         from airflow.sdk.exceptions import AirflowFailException
+
         from cohortintel.validate import DataQualityError, validate_batch
 
         try:

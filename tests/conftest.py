@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from cohortintel import db
 from cohortintel.config import PROJECT_ROOT
 from cohortintel.postgres_server import (

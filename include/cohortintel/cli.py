@@ -94,6 +94,7 @@ def command_demo(args: argparse.Namespace) -> int:
     run_airflow(env, sys.executable, "-m", "airflow", "db", "migrate")
     settings = Settings.from_env()
     first, last = source_months(server.database_dsn(names.source), settings)
+    env.setdefault("COHORTINTEL_END_MONTH", os.environ.get("COHORTINTEL_END_MONTH") or last)
     first = args.first or first
     last = args.last or last
     print(
@@ -141,7 +142,16 @@ def command_airflow_env(args: argparse.Namespace) -> int:
     names = _names()
     for name in (names.source, names.warehouse, names.airflow):
         ensure_database(server, name)
-    for key, value in airflow_environment(server, names).items():
+    env = airflow_environment(server, names)
+    settings = Settings.from_env()
+    source_dsn = server.database_dsn(names.source)
+    if not os.environ.get("COHORTINTEL_END_MONTH") and source.source_row_count(
+        source_dsn, settings.source_table
+    ):
+        # Stop the schedule at the demo data's last month, so unpausing the DAG
+        # backfills the data instead of failing on every empty month since.
+        env["COHORTINTEL_END_MONTH"] = source_months(source_dsn, settings)[1]
+    for key, value in env.items():
         print(f"export {key}={shlex.quote(value)}")
     return 0
 

@@ -111,6 +111,7 @@ class Settings:
 
     business_timezone: str = "Europe/London"
     start_month: dt.date = dt.date(2010, 12, 1)
+    end_month: dt.date | None = None
     source_conn_id: str = "cohortintel_source"
     warehouse_conn_id: str = "cohortintel_warehouse"
     source_table: str = "public.invoice_lines"
@@ -143,6 +144,8 @@ class Settings:
                 _env("BUSINESS_TIMEZONE", "Europe/London"), "COHORTINTEL_BUSINESS_TIMEZONE"
             ),
             start_month=_env_month("START_MONTH", "2010-12"),
+            # Unset means the schedule has no end; "2011-12" is only the example in errors.
+            end_month=_env_month("END_MONTH", "2011-12") if _env("END_MONTH", "") else None,
             source_conn_id=_env("SOURCE_CONN_ID", "cohortintel_source"),
             warehouse_conn_id=_env("WAREHOUSE_CONN_ID", "cohortintel_warehouse"),
             source_table=validate_qualified_name(

@@ -138,3 +138,28 @@ def redact_dsn(dsn: str) -> str:
     parts = psycopg2.extensions.parse_dsn(dsn)
     parts.pop("password", None)
     return psycopg2.extensions.make_dsn(**parts)
+
+
+def sqlalchemy_url(dsn: str) -> str:
+    """Convert a libpq connection string into a SQLAlchemy URL for psycopg2 (password included)."""
+    from sqlalchemy.engine import URL
+
+    parts = psycopg2.extensions.parse_dsn(dsn)
+    host = parts.get("host")
+    query = {}
+    if host and host.startswith("/"):
+        # A socket folder travels as the host query argument, which psycopg2 uses
+        # in place of the URL's host. The URL still names a host because GX's
+        # Postgres data source rejects URLs without one.
+        query["host"] = host
+        host = "localhost"
+    url = URL.create(
+        "postgresql+psycopg2",
+        username=parts.get("user"),
+        password=parts.get("password") or None,
+        host=host,
+        port=int(parts["port"]) if parts.get("port") else None,
+        database=parts.get("dbname"),
+        query=query,
+    )
+    return url.render_as_string(hide_password=False)

@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass
 
 from cohortintel.config import PROJECT_ROOT
+from cohortintel.db import sqlalchemy_url
 from cohortintel.postgres_server import PostgresServer
 
 
@@ -43,27 +44,6 @@ def _connection_json(server: PostgresServer, dbname: str) -> str:
     )
 
 
-def _sqlalchemy_url(server: PostgresServer, dbname: str) -> str:
-    from sqlalchemy.engine import URL
-
-    parts = server.database_parts(dbname)
-    host = parts["host"]
-    query = {}
-    if host and host.startswith("/"):
-        query["host"] = host
-        host = None
-    url = URL.create(
-        "postgresql+psycopg2",
-        username=parts["user"],
-        password=parts["password"] or None,
-        host=host,
-        port=int(parts["port"]) if parts["port"] else None,
-        database=dbname,
-        query=query,
-    )
-    return url.render_as_string(hide_password=False)
-
-
 def airflow_environment(
     server: PostgresServer,
     names: DatabaseNames,
@@ -77,7 +57,7 @@ def airflow_environment(
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": _sqlalchemy_url(server, names.airflow),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": sqlalchemy_url(server.database_dsn(names.airflow)),
         "AIRFLOW__API__HOST": "127.0.0.1",
         "AIRFLOW__API__PORT": "8080",
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": "http://127.0.0.1:8080/execution/",

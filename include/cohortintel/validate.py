@@ -152,27 +152,6 @@ def build_rules(
     return rules
 
 
-def _sqlalchemy_url(dsn: str) -> str:
-    from sqlalchemy.engine import URL
-
-    parts = psycopg2.extensions.parse_dsn(dsn)
-    host = parts.get("host")
-    query = {}
-    if host and host.startswith("/"):
-        query["host"] = host
-        host = None
-    url = URL.create(
-        "postgresql+psycopg2",
-        username=parts.get("user"),
-        password=parts.get("password"),
-        host=host,
-        port=int(parts["port"]) if parts.get("port") else None,
-        database=parts.get("dbname"),
-        query=query,
-    )
-    return url.render_as_string(hide_password=False)
-
-
 def run_expectations(
     warehouse_dsn: str, staging_table: str, rules: list[Rule]
 ) -> list[RuleOutcome]:
@@ -184,7 +163,7 @@ def run_expectations(
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = {"globally": False}
     source = context.data_sources.add_postgres(
-        "warehouse", connection_string=_sqlalchemy_url(warehouse_dsn)
+        "warehouse", connection_string=db.sqlalchemy_url(warehouse_dsn)
     )
     asset = source.add_table_asset(name=table, table_name=table, schema_name=schema)
     batch_definition = asset.add_batch_definition_whole_table("batch")

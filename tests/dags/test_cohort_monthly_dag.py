@@ -10,6 +10,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+
 from cohortintel.config import PROJECT_ROOT
 
 # Runs in a fresh interpreter so that Airflow reads the unreachable addresses below

@@ -6,8 +6,8 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
-from cohortintel.cohorts import build_cohorts
 
+from cohortintel.cohorts import build_cohorts
 from tests.integration.helpers import fetch, insert_transactions, set_month_status
 
 pytestmark = pytest.mark.postgres

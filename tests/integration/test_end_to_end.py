@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
 from cohortintel.environment import DatabaseNames, airflow_environment
 from cohortintel.postgres_server import drop_database, ensure_database
 from cohortintel.source import load_online_retail
-
 from tests.integration.helpers import fetch
 
 pytestmark = [pytest.mark.postgres, pytest.mark.airflow]

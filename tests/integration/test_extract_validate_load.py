@@ -8,13 +8,13 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+
 from cohortintel import db
 from cohortintel.config import Settings
 from cohortintel.extract import ExtractError, extract_batch
 from cohortintel.load import load_batch
 from cohortintel.source import load_online_retail
 from cohortintel.validate import DataQualityError, validate_batch
-
 from tests.integration.helpers import fetch
 
 pytestmark = pytest.mark.postgres

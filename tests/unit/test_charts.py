@@ -10,6 +10,7 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+
 from cohortintel import charts
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+
 from cohortintel.config import ConfigError, Settings, parse_weekdays
 
 

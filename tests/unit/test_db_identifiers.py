@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from cohortintel import db
 from cohortintel.config import ConfigError
 

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+
 from cohortintel import forecast
 from cohortintel.forecast import fit_sales_forecast, next_trading_days, trading_days
 

@@ -6,6 +6,7 @@ import datetime as dt
 import zoneinfo
 
 import pytest
+
 from cohortintel.months import (
     add_months,
     month_of_interval,

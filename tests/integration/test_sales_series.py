@@ -1,0 +1,116 @@
+"""Daily sales series on a full trading calendar, and the forecast staged and published from it."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from cohortintel.config import Settings
+from cohortintel.publish import publish_forecasts
+from cohortintel.sales import build_sales_series, fit_forecasts, training_series
+from tests.integration.helpers import fetch, insert_transactions, set_month_status
+
+pytestmark = pytest.mark.postgres
+
+MARCH = dt.date(2011, 3, 1)
+APRIL = dt.date(2011, 4, 1)
+INTERVAL = (
+    dt.datetime(2011, 3, 1, tzinfo=dt.UTC),
+    dt.datetime(2011, 4, 1, tzinfo=dt.UTC),
+)
+
+
+@pytest.fixture
+def series_dsn(warehouse_dsn: str) -> str:
+    rows = [
+        (1, "1", "a", "2011-03-01 09:00", 2, Decimal("10.00"), "purchase"),
+        (2, "2", "b", "2011-03-03 23:30", 1, Decimal("5.00"), "purchase"),
+        (3, "C3", "a", "2011-03-04 10:00", -1, Decimal("10.00"), "return"),
+        (4, "4", None, "2011-03-04 11:00", 1, Decimal("2.50"), "purchase"),
+        (5, "5", "c", "2011-03-10 12:00", 3, Decimal("0.00"), "other"),
+        (6, "A6", None, "2011-03-11 12:00", 1, Decimal("99.00"), "adjustment"),
+        (7, "7", "c", "2011-04-01 10:00", 1, Decimal("4.00"), "purchase"),
+    ]
+    # One purchase on every other trading day of March, so the series is long
+    # enough for the seasonal model.
+    for number, day in enumerate(range(14, 32), start=100):
+        if dt.date(2011, 3, day).weekday() != 5:
+            rows.append(
+                (number, str(number), "d", f"2011-03-{day:02d} 10:00", 1, Decimal(day), "purchase")
+            )
+    insert_transactions(warehouse_dsn, rows)
+    set_month_status(warehouse_dsn, {"2011-03": True, "2011-04": False})
+    build_sales_series(warehouse_dsn, Settings())
+    return warehouse_dsn
+
+
+def days(dsn: str) -> dict[dt.date, tuple]:
+    rows = fetch(
+        dsn,
+        "select period_start, net_revenue, orders, is_trading_day, is_complete_period"
+        " from marts.sales_daily where series_id = 'total'",
+    )
+    return {row[0]: row[1:] for row in rows}
+
+
+def test_calendar_has_every_day(series_dsn):
+    table = days(series_dsn)
+    march = [day for day in table if day.month == 3]
+    assert len(march) == 31
+
+
+def test_day_without_sales_is_zero(series_dsn):
+    assert days(series_dsn)[dt.date(2011, 3, 2)][:2] == (Decimal(0), 0)
+
+
+def test_return_nets_revenue_in_its_day(series_dsn):
+    # A 10.00 return and a 2.50 guest purchase on 4 March.
+    assert days(series_dsn)[dt.date(2011, 3, 4)][0] == Decimal("-7.50")
+
+
+def test_adjustments_and_free_items_left_out(series_dsn):
+    assert days(series_dsn)[dt.date(2011, 3, 11)][0] == Decimal(0)
+    assert days(series_dsn)[dt.date(2011, 3, 10)][0] == Decimal(0)
+
+
+def test_saturday_is_not_trading_day(series_dsn):
+    assert days(series_dsn)[dt.date(2011, 3, 5)][2] is False
+    assert days(series_dsn)[dt.date(2011, 3, 7)][2] is True
+
+
+def test_open_month_stops_at_last_day_with_data(series_dsn):
+    april = [day for day in days(series_dsn) if day.month == 4]
+    assert april == [APRIL]
+    assert days(series_dsn)[APRIL][3] is False
+
+
+def test_training_leaves_out_saturdays_and_open_month(series_dsn):
+    series = training_series(series_dsn, "total", APRIL)
+    assert len(series) == 31 - 4
+    assert series.index[-1] == dt.datetime(2011, 3, 31)
+    assert all(day.weekday() != 5 for day in series.index)
+
+
+def test_forecast_staged_and_published(series_dsn):
+    fit_forecasts(series_dsn, MARCH, Settings(), "run-1", INTERVAL)
+    assert publish_forecasts(series_dsn, MARCH) == 26
+    (model,) = fetch(
+        series_dsn,
+        "select model_kind, n_obs, training_end, run_id from marts.forecast_model where as_of_month = %s",
+        (MARCH,),
+    )
+    assert model == ("sarima", 27, dt.date(2011, 3, 31), "run-1")
+    first_day = fetch(series_dsn, "select min(period_start) from marts.sales_forecast")
+    # 31 March 2011 is a Thursday; Friday 1 April is the next trading day.
+    assert first_day == [(APRIL,)]
+
+
+def test_republish_keeps_one_copy(series_dsn):
+    fit_forecasts(series_dsn, MARCH, Settings(), "run-1", INTERVAL)
+    publish_forecasts(series_dsn, MARCH)
+    fit_forecasts(series_dsn, MARCH, Settings(), "run-2", INTERVAL)
+    publish_forecasts(series_dsn, MARCH)
+    assert fetch(series_dsn, "select count(*) from marts.sales_forecast") == [(26,)]
+    assert fetch(series_dsn, "select run_id from marts.forecast_model") == [("run-2",)]
