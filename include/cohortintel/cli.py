@@ -20,6 +20,7 @@ from pathlib import Path
 from cohortintel import db, report, source
 from cohortintel.config import Settings
 from cohortintel.environment import DatabaseNames, airflow_environment
+from cohortintel.months import parse_month
 from cohortintel.postgres_server import PostgresServer, ensure_database, find_or_start
 
 log = logging.getLogger("cohortintel.cli")
@@ -43,6 +44,10 @@ def prepare_databases(
     settings = Settings.from_env()
     existing = source.source_row_count(source_dsn, settings.source_table)
     if reload or existing is None or existing == 0:
+        if not data_path.is_file():
+            raise FileNotFoundError(
+                f"Online Retail data not found at {data_path}; pass the CSV (or .csv.gz) path with --data."
+            )
         print(
             f"cohortintel: loading {data_path} into {names.source}.{settings.source_table}",
             flush=True,
@@ -60,9 +65,19 @@ def prepare_databases(
         print(f"cohortintel: applied warehouse migrations {', '.join(applied)}", flush=True)
 
 
-def run_airflow(env: dict[str, str], *args: str) -> None:
-    """Run a command with the Airflow environment; raise CalledProcessError on failure."""
-    subprocess.run(list(args), env={**os.environ, **env}, check=True)
+def run_airflow(env: dict[str, str], *args: str, verbose: bool = False) -> None:
+    """Run a command with the Airflow environment; show its output only when it fails."""
+    result = subprocess.run(
+        list(args),
+        env={**os.environ, **env},
+        stdout=None if verbose else subprocess.PIPE,
+        stderr=None if verbose else subprocess.STDOUT,
+        text=True,
+    )
+    if result.returncode != 0:
+        if result.stdout:
+            sys.stderr.write(result.stdout[-20000:])
+        raise subprocess.CalledProcessError(result.returncode, list(args))
 
 
 def source_months(source_dsn: str, settings: Settings) -> tuple[str, str]:
@@ -91,12 +106,14 @@ def command_demo(args: argparse.Namespace) -> int:
     # Fail fast in the demo: a retry would wait the production retry delay.
     env.setdefault("COHORTINTEL_TASK_RETRIES", os.environ.get("COHORTINTEL_TASK_RETRIES", "0"))
     print("cohortintel: migrating the Airflow metadata database", flush=True)
-    run_airflow(env, sys.executable, "-m", "airflow", "db", "migrate")
+    run_airflow(env, sys.executable, "-m", "airflow", "db", "migrate", verbose=args.verbose)
     settings = Settings.from_env()
     first, last = source_months(server.database_dsn(names.source), settings)
     env.setdefault("COHORTINTEL_END_MONTH", os.environ.get("COHORTINTEL_END_MONTH") or last)
     first = args.first or first
     last = args.last or last
+    if first > last:
+        raise ValueError(f"--first {first} is after --last {last}; give the earlier month first.")
     print(
         f"cohortintel: running the DAG cohort_monthly through Airflow for {first} to {last}",
         flush=True,
@@ -156,6 +173,13 @@ def command_airflow_env(args: argparse.Namespace) -> int:
     return 0
 
 
+def _month_argument(text: str) -> str:
+    try:
+        return f"{parse_month(text):%Y-%m}"
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cohortintel", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -168,9 +192,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="Online Retail CSV or .csv.gz to load (default: %(default)s)",
     )
     demo.add_argument(
-        "--first", help="first month to run, YYYY-MM (default: the data's first month)"
+        "--first",
+        type=_month_argument,
+        help="first month to run, YYYY-MM (default: the data's first month)",
     )
-    demo.add_argument("--last", help="last month to run, YYYY-MM (default: the data's last month)")
+    demo.add_argument(
+        "--last",
+        type=_month_argument,
+        help="last month to run, YYYY-MM (default: the data's last month)",
+    )
     demo.add_argument("--reload-source", action="store_true", help="load the source table again")
     demo.add_argument("--verbose", action="store_true", help="show Airflow's task logs")
     demo.set_defaults(handler=command_demo)
@@ -186,7 +216,18 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
-    return args.handler(args)
+    try:
+        return args.handler(args)
+    except (ValueError, OSError, ConnectionError) as error:
+        # Bad input or a missing file: the message says what to fix, a traceback adds nothing.
+        print(f"cohortintel: error: {error}", file=sys.stderr)
+        return 2
+    except subprocess.CalledProcessError as error:
+        print(
+            f"cohortintel: error: {' '.join(error.cmd)} exited with {error.returncode}",
+            file=sys.stderr,
+        )
+        return 1
 
 
 if __name__ == "__main__":
