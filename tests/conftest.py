@@ -2,7 +2,7 @@
 
 Tests use the server at COHORTINTEL_POSTGRES_URL (default
 postgresql://postgres@127.0.0.1:5432/postgres) and start the embedded one when
-it does not answer, exactly like the demo. Every database a test creates has a
+it is unreachable, exactly like the demo. Every database a test creates has a
 name starting with ``cohortintel_test_`` and is dropped afterwards.
 """
 

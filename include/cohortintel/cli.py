@@ -3,7 +3,7 @@
 Subcommands:
   demo         find or start PostgreSQL, load the Online Retail data into a source
                database, run the monthly DAG for every month, print the summary
-  summary      print the summary of what the warehouse holds now
+  summary      print the summary of what the warehouse contains now
   airflow-env  print shell ``export`` lines that point Airflow at this project
 """
 
@@ -56,7 +56,7 @@ def prepare_databases(
         print(f"cohortintel: loaded {rows:,} source rows", flush=True)
     else:
         print(
-            f"cohortintel: source table {settings.source_table} already holds {existing:,} rows "
+            f"cohortintel: source table {settings.source_table} already contains {existing:,} rows "
             f"(use --reload-source to load it again)",
             flush=True,
         )
@@ -219,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.handler(args)
     except (ValueError, OSError, ConnectionError) as error:
-        # Bad input or a missing file: the message says what to fix, a traceback adds nothing.
+        # Bad input or a missing file: the message names the fix, and a traceback adds nothing.
         print(f"cohortintel: error: {error}", file=sys.stderr)
         return 2
     except subprocess.CalledProcessError as error:

@@ -2,9 +2,9 @@
 
 A batch is the run's month plus the look-back months before it, so rows that
 arrive late in the source are picked up by the next run. Rows are streamed
-with COPY from the source straight into the warehouse (no row-by-row inserts
-and no DataFrame in between); when source and warehouse are the same
-database the batch stays inside it as one INSERT ... SELECT.
+with COPY from the source straight into the warehouse, with no row-by-row
+inserts and no DataFrame in between. When source and warehouse are the same
+database, the batch stays inside it as one INSERT ... SELECT.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ class ExtractError(RuntimeError):
 
 @dataclass(frozen=True)
 class Batch:
-    """What the extract step hands to the next steps through XCom: names and keys only."""
+    """Names and keys of a staged batch, handed to the next steps through XCom."""
 
     batch_month: str
     window_first_month: str
@@ -210,7 +210,7 @@ def record_month_status(
     settings: Settings,
     run_id: str,
 ) -> dict[dt.date, bool]:
-    """Store whether each month is closed, meaning the source already holds rows after it."""
+    """Store whether each month is closed, meaning the source already contains rows after it."""
     status: dict[dt.date, bool] = {}
     with db.transaction(source_dsn) as cur:
         for month in months:
@@ -230,7 +230,7 @@ def record_month_status(
             )
             if not is_complete:
                 log.warning(
-                    "Month %s is not closed: the source holds no rows after it yet. Its cells "
+                    "Month %s is not closed: the source contains no rows after it yet. Its cells "
                     "are flagged incomplete and it is left out of forecasting input.",
                     f"{month:%Y-%m}",
                 )

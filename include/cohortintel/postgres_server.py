@@ -1,4 +1,4 @@
-"""Find the configured PostgreSQL server, or start an embedded one when none answers."""
+"""Find the configured PostgreSQL server, or start an embedded one when it refuses connections."""
 
 from __future__ import annotations
 
@@ -59,13 +59,13 @@ def start_embedded(data_dir: Path = EMBEDDED_DATA_DIR) -> PostgresServer:
     server = pgserver.get_server(data_dir, cleanup_mode=None)
     uri = server.get_uri()
     log.warning(
-        "No PostgreSQL answered at the configured address; started an embedded one in %s", data_dir
+        "No PostgreSQL accepted connections at the configured address, so an embedded one was started in %s", data_dir
     )
     return PostgresServer(admin_dsn=uri, embedded=True)
 
 
 def find_or_start(url: str | None, allow_embedded: bool = True) -> PostgresServer:
-    """Return the server at ``url`` (default 127.0.0.1:5432), or an embedded one if it does not answer."""
+    """Return the server at ``url`` (default 127.0.0.1:5432), or an embedded one if it is unreachable."""
     dsn = url or DEFAULT_POSTGRES_URL
     if is_reachable(dsn):
         return PostgresServer(admin_dsn=dsn, embedded=False)

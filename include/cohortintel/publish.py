@@ -33,7 +33,7 @@ def publish_forecasts(warehouse_dsn: str, as_of_month: dt.date) -> int:
 
 
 def chart_dir(settings: Settings, as_of_month: dt.date) -> Path:
-    """Return the folder that holds the charts of one as-of month."""
+    """Return the folder that contains the charts of one as-of month."""
     return settings.output_dir / "charts" / f"{as_of_month:%Y-%m}"
 
 

@@ -1,4 +1,4 @@
-"""Load the UCI Online Retail transactions into a source database, as the shop's order system holds them.
+"""Load the UCI Online Retail transactions into a source database, as the shop's order system stores them.
 
 The table keeps one row per invoice line with every original column and its
 original meaning (local UK time without a zone, prices in GBP, an integer

@@ -1,7 +1,7 @@
 """Validate a staged batch with a Great Expectations (GX Core 1.x) suite in the warehouse.
 
 Every rule has a severity. Row-level rules mark failing rows, which go to
-``quarantine.transactions`` with the rule and the offending value; their GX
+``quarantine.transactions`` with the rule and the offending value. Their GX
 severity is "warning" because the run goes on without those rows. Rules on
 the whole batch are "critical": a failure stops the run. The share of rows
 quarantined is itself a critical rule, so a broken source cannot quietly

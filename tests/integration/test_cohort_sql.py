@@ -1,4 +1,4 @@
-"""Cohort rules of include/sql/cohorts on tiny tables whose answers are worked out by hand."""
+"""Cohort rules of include/sql/cohorts on tiny tables with results worked out by hand."""
 
 from __future__ import annotations
 

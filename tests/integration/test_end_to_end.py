@@ -1,6 +1,6 @@
 """Run the DAG through Airflow for two consecutive months of the real Online Retail data.
 
-The slice holds every row up to 4 February 2011, so December and January are
+The slice contains every row up to 4 February 2011, so December and January are
 whole closed months and the first days of February close January. The cohort
 sizes are the ones the full data set gives (885 and 417), and the December
 cohort's January retention is recomputed here with pandas from the same rows.

@@ -251,3 +251,54 @@ def test_csv_with_byte_order_mark_loads(tmp_path, make_database):
     path = tmp_path / "bom.csv"
     path.write_text("\ufeff" + "\n".join([HEADER, LINES[0]]) + "\n", encoding="utf-8")
     assert load_online_retail(make_database("source"), path) == 1
+
+
+def test_row_level_rules_quarantine_bad_rows(source_dsn, warehouse_dsn):
+    batch = extract_batch(source_dsn, warehouse_dsn, JULY, SETTINGS, "run-1")
+    with db.transaction(warehouse_dsn) as cur:
+        cur.execute(
+            "insert into staging.transactions_2011_07 (source_row_id, order_id, customer_id,"
+            " occurred_at, quantity, unit_price, currency, country) values"
+            " (901, '590001', '1', '2011-08-01 00:30+01', 1, 1, 'GBP', 'UK'),"
+            " (null, '590002', '1', '2011-07-10 10:00+01', 1, 1, 'GBP', 'UK'),"
+            " (903, null, '1', '2011-07-10 10:00+01', 1, 1, 'GBP', 'UK'),"
+            " (904, '590004', '1', '2011-07-10 10:00+01', 'NaN', 1, 'GBP', 'UK'),"
+            " (905, '590005', '1', '2011-07-10 10:00+01', 1, 1, 'EUR', 'UK')"
+        )
+    settings = dataclasses.replace(SETTINGS, max_quarantine_share=0.9)
+    result = validate_batch(warehouse_dsn, batch.staging_table, JULY, JUNE, settings, "run-1")
+    rules = dict(
+        fetch(
+            warehouse_dsn,
+            "select coalesce(source_row_id::text, 'null') || ':' || rule, reason"
+            " from quarantine.transactions where rule <> 'duplicate_row'",
+        )
+    )
+    assert set(rules) == {
+        "901:occurred_at_in_window",
+        "null:source_row_id_not_null",
+        "903:order_id_not_null",
+        "904:quantity_finite",
+        "905:currency_accepted",
+        "6:unit_price_valid",
+    }
+    assert "EUR" in rules["905:currency_accepted"]
+    assert "NaN" in rules["904:quantity_finite"]
+    assert result["rows_quarantined"] == 7
+
+
+def test_rows_without_timestamp_filed_under_batch_month(source_dsn, warehouse_dsn):
+    batch = extract_batch(source_dsn, warehouse_dsn, JULY, SETTINGS, "run-1")
+    with db.transaction(warehouse_dsn) as cur:
+        cur.execute(
+            "insert into staging.transactions_2011_07 (source_row_id, order_id, occurred_at,"
+            " quantity, unit_price, currency) values (950, '590050', null, 1, 1, 'GBP')"
+        )
+    settings = dataclasses.replace(SETTINGS, max_quarantine_share=0.9)
+    validate_batch(warehouse_dsn, batch.staging_table, JULY, JUNE, settings, "run-1")
+    validate_batch(warehouse_dsn, batch.staging_table, JULY, JUNE, settings, "run-2")
+    rows = fetch(
+        warehouse_dsn,
+        "select occurred_month, rule from quarantine.transactions where source_row_id = 950",
+    )
+    assert rows == [(JULY, "occurred_at_not_null")]

@@ -1,4 +1,4 @@
-"""The failure callback says what failed and where to look."""
+"""The failure callback reports what failed and where to look."""
 
 from __future__ import annotations
 
