@@ -59,7 +59,8 @@ def start_embedded(data_dir: Path = EMBEDDED_DATA_DIR) -> PostgresServer:
     server = pgserver.get_server(data_dir, cleanup_mode=None)
     uri = server.get_uri()
     log.warning(
-        "No PostgreSQL accepted connections at the configured address, so an embedded one was started in %s", data_dir
+        "No PostgreSQL accepted connections at the configured address, so an embedded one was started in %s",
+        data_dir,
     )
     return PostgresServer(admin_dsn=uri, embedded=True)
 
