@@ -13,6 +13,7 @@ import argparse
 import logging
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -21,7 +22,13 @@ from cohortintel import db, report, source
 from cohortintel.config import Settings
 from cohortintel.environment import DatabaseNames, airflow_environment
 from cohortintel.months import parse_month
-from cohortintel.postgres_server import PostgresServer, ensure_database, find_or_start
+from cohortintel.postgres_server import (
+    PostgresServer,
+    drop_database,
+    ensure_database,
+    find_or_start,
+)
+from cohortintel.publish import chart_dir
 
 log = logging.getLogger("cohortintel.cli")
 
@@ -37,13 +44,17 @@ def _names() -> DatabaseNames:
 def prepare_databases(
     server: PostgresServer, names: DatabaseNames, data_path: Path, reload: bool
 ) -> None:
-    """Create the three databases, load the source data unless it is loaded, migrate the warehouse."""
+    """Create the three databases, load the source unless it is loaded, migrate the warehouse.
+
+    Loading the source anew also empties the warehouse and removes old charts,
+    because results of other source data would mix with the new ones.
+    """
     for name in (names.source, names.warehouse, names.airflow):
         ensure_database(server, name)
     source_dsn = server.database_dsn(names.source)
     settings = Settings.from_env()
     existing = source.source_row_count(source_dsn, settings.source_table)
-    if reload or existing is None or existing == 0:
+    if reload or not existing:
         if not data_path.is_file():
             raise FileNotFoundError(
                 f"Online Retail data not found at {data_path}; pass the CSV (or .csv.gz) path with --data."
@@ -54,6 +65,14 @@ def prepare_databases(
         )
         rows = source.load_online_retail(source_dsn, data_path, settings.source_table)
         print(f"cohortintel: loaded {rows:,} source rows", flush=True)
+        drop_database(server, names.warehouse)
+        ensure_database(server, names.warehouse)
+        shutil.rmtree(settings.output_dir / "charts", ignore_errors=True)
+        print(
+            f"cohortintel: emptied the warehouse {names.warehouse} and removed old charts, "
+            f"so results come from the new source data only",
+            flush=True,
+        )
     else:
         print(
             f"cohortintel: source table {settings.source_table} already contains {existing:,} rows "
@@ -138,14 +157,13 @@ def command_demo(args: argparse.Namespace) -> int:
 
 
 def _summary_text(server: PostgresServer, names: DatabaseNames, settings: Settings) -> str:
-    charts = sorted((settings.output_dir / "charts").glob("*/*.png"))
-    latest = charts[-1].parent if charts else None
-    latest_charts = [path for path in charts if path.parent == latest]
+    warehouse_dsn = server.database_dsn(names.warehouse)
+    with db.transaction(warehouse_dsn) as cur:
+        cur.execute("select max(occurred_month) from core.transactions")
+        (last_month,) = cur.fetchone()
+    charts = sorted(chart_dir(settings, last_month).glob("*.png")) if last_month else []
     return report.summary(
-        server.database_dsn(names.source),
-        server.database_dsn(names.warehouse),
-        settings.source_table,
-        latest_charts,
+        server.database_dsn(names.source), warehouse_dsn, settings.source_table, charts
     )
 
 

@@ -66,6 +66,7 @@ def _mapping_query(
     settings: Settings,
     window_start_local: dt.datetime | str,
     window_end_local: dt.datetime | str,
+    include_undated: bool = True,
 ) -> str:
     """Return the mapping SELECT of the configured SQL file with every value bound."""
     query = db.render_sql(settings.extract_sql, source_table=settings.source_table)
@@ -74,6 +75,7 @@ def _mapping_query(
         "currency": settings.currency,
         "window_start_local": window_start_local,
         "window_end_local": window_end_local,
+        "include_undated": include_undated,
     }
     return cur.mogrify(query, params).decode()
 

@@ -83,7 +83,7 @@ def latest_forecasts(warehouse_dsn: str, days_shown: int = 6) -> list[str]:
         " order by series_id, as_of_month desc",
     )
     if not models:
-        return ["(no forecasts yet)"]
+        return ["(no forecasts yet: forecasts train only on closed months, and none is closed yet)"]
     lines = []
     for series_id, as_of, spec, reason, n_obs, start, end in models:
         lines.append(

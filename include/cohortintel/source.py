@@ -4,7 +4,9 @@ The table keeps one row per invoice line with every original column and its
 original meaning (local UK time without a zone, prices in GBP, an integer
 customer id or NULL). The only addition is ``invoice_line_id``, the line's
 position in the published file, which plays the role of the order system's
-primary key.
+primary key. Every other column may be NULL, as in an order system that does
+not enforce them, so that incomplete lines reach the pipeline and its
+quarantine instead of being turned away at the door.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from __future__ import annotations
 import gzip
 import logging
 from pathlib import Path
+
+import psycopg2
 
 from cohortintel import db
 from cohortintel.config import PROJECT_ROOT
@@ -72,14 +76,14 @@ def load_online_retail(dsn: str, csv_path: Path, table: str = "public.invoice_li
                 """
                 create table {} (
                     invoice_line_id bigint generated always as identity primary key,
-                    invoice_no text not null,
-                    stock_code text not null,
+                    invoice_no text,
+                    stock_code text,
                     description text,
-                    quantity integer not null,
-                    invoice_date timestamp without time zone not null,
-                    unit_price numeric(12, 3) not null,
+                    quantity integer,
+                    invoice_date timestamp without time zone,
+                    unit_price numeric(12, 3),
                     customer_id integer,
-                    country text not null
+                    country text
                 )
                 """
             ).format(target)
@@ -89,7 +93,14 @@ def load_online_retail(dsn: str, csv_path: Path, table: str = "public.invoice_li
             " unit_price, customer_id, country) from stdin with (format csv, header true)"
         ).format(target)
         with _open_text(csv_path) as handle:
-            cur.copy_expert(copy.as_string(cur), handle)
+            try:
+                cur.copy_expert(copy.as_string(cur), handle)
+            except psycopg2.DataError as error:
+                # COPY names the failing line in its context; the header is line 1.
+                raise ValueError(
+                    f"{csv_path} could not be loaded: {error.pgerror.strip() if error.pgerror else error}. "
+                    f"Fix or remove that line and load again."
+                ) from None
         index = db.sql.Identifier(table.split(".")[-1] + "_invoice_date_idx")
         cur.execute(db.sql.SQL("create index {} on {} (invoice_date)").format(index, target))
         cur.execute(db.sql.SQL("select count(*) from {}").format(target))

@@ -287,7 +287,7 @@ def test_row_level_rules_quarantine_bad_rows(source_dsn, warehouse_dsn):
     assert result["rows_quarantined"] == 7
 
 
-def test_rows_without_timestamp_filed_under_batch_month(source_dsn, warehouse_dsn):
+def test_rows_without_timestamp_kept_once(source_dsn, warehouse_dsn):
     batch = extract_batch(source_dsn, warehouse_dsn, JULY, SETTINGS, "run-1")
     with db.transaction(warehouse_dsn) as cur:
         cur.execute(
@@ -301,4 +301,30 @@ def test_rows_without_timestamp_filed_under_batch_month(source_dsn, warehouse_ds
         warehouse_dsn,
         "select occurred_month, rule from quarantine.transactions where source_row_id = 950",
     )
-    assert rows == [(JULY, "occurred_at_not_null")]
+    assert rows == [(None, "occurred_at_not_null")]
+
+
+def test_undated_source_row_quarantined_once(tmp_path, make_database, warehouse_dsn):
+    path = tmp_path / "undated.csv"
+    undated = "536399,22000,NO DATE,1,,1.00,12345,United Kingdom"
+    path.write_text("\n".join([HEADER, *LINES, undated]) + "\n", encoding="utf-8")
+    source = make_database("source")
+    load_online_retail(source, path)
+    july = run_month(source, warehouse_dsn, JULY, SETTINGS, "run-1")
+    august = run_month(source, warehouse_dsn, dt.date(2011, 8, 1), SETTINGS, "run-2")
+    rows = fetch(
+        warehouse_dsn,
+        "select occurred_month, rule from quarantine.transactions where source_row_id = 9",
+    )
+    assert rows == [(None, "occurred_at_not_null")]
+    assert july["rows_read"] == july["rows_accepted"] + july["rows_quarantined"]
+    assert august["rows_read"] == august["rows_accepted"] + august["rows_quarantined"]
+
+
+def test_csv_unreadable_value_names_line(tmp_path, make_database):
+    path = tmp_path / "bad_quantity.csv"
+    path.write_text("\n".join([HEADER, LINES[0].replace(",6,", ",six,")]) + "\n", encoding="utf-8")
+    with pytest.raises(ValueError) as caught:
+        load_online_retail(make_database("source"), path)
+    assert "six" in str(caught.value)
+    assert "line 2" in str(caught.value)

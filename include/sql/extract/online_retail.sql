@@ -3,6 +3,8 @@
 -- {source_table} is the configured source table (a quoted identifier);
 -- window bounds are bound parameters in the source's local time, because the
 -- source stores naive local timestamps and its index is on that column.
+-- Lines without a timestamp belong to no window. Every batch extracts them
+-- (include_undated), so validation quarantines them instead of losing them.
 select
     invoice_line_id as source_row_id,
     invoice_no as order_id,
@@ -16,5 +18,5 @@ select
     country
 from {source_table}
 where
-    invoice_date >= %(window_start_local)s
-    and invoice_date < %(window_end_local)s
+    (invoice_date >= %(window_start_local)s and invoice_date < %(window_end_local)s)
+    or (%(include_undated)s and invoice_date is null)

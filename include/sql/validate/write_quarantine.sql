@@ -3,7 +3,9 @@
 -- offending value in the reason and the whole row in row_data.
 -- grain: one row per (staged row, failed rule)
 delete from quarantine.transactions
-where occurred_month between %(window_first_month)s and %(batch_month)s;
+where
+    occurred_month between %(window_first_month)s and %(batch_month)s
+    or occurred_month is null;
 
 with
 rule_text as (
@@ -27,9 +29,12 @@ failures as (
 final as (
     select
         failures.source_row_id,
-        -- Rows without a usable timestamp are filed under the batch month, so a
-        -- rerun of the window finds and replaces them.
+        -- Rows without a timestamp are extracted by every batch, so they are kept
+        -- once under a NULL month that every run replaces. Rows with a timestamp
+        -- outside the window are filed under the batch month, where a rerun of
+        -- the window finds and replaces them.
         case
+            when failures.occurred_at is null then null
             when date_trunc('month', failures.occurred_at at time zone %(business_timezone)s)::date
                 between %(window_first_month)s and %(batch_month)s
                 then date_trunc('month', failures.occurred_at at time zone %(business_timezone)s)::date
