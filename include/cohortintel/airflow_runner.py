@@ -41,14 +41,30 @@ def run_months(first: str, last: str) -> int:
         run_after = month_start(add_months(month, 1), settings.business_timezone)
         dag_run = dag.test(logical_date=run_after)
         seconds = time.monotonic() - started
-        if dag_run.state != DagRunState.SUCCESS:
+        task_instances = dag_run.get_task_instances()
+        if not task_instances:
+            # Airflow marks a run with no tasks as successful, which would hide
+            # that nothing was processed.
             log.error(
-                "Run of %s for %s ended in state %s after %.0f s; see the task logs above "
-                "or in the Airflow UI.",
+                "The run of %s for %s created no tasks, so the month was not processed. "
+                "Check that %s lies between COHORTINTEL_START_MONTH and COHORTINTEL_END_MONTH.",
+                DAG_ID,
+                f"{month:%Y-%m}",
+                f"{month:%Y-%m}",
+            )
+            return 1
+        if dag_run.state != DagRunState.SUCCESS:
+            failed = sorted(
+                ti.task_id for ti in task_instances if ti.state in ("failed", "upstream_failed")
+            )
+            log.error(
+                "Run of %s for %s ended in state %s after %.0f s; tasks not done: %s. "
+                "The task logs above end with the error.",
                 DAG_ID,
                 f"{month:%Y-%m}",
                 dag_run.state,
                 seconds,
+                ", ".join(failed) or "none recorded",
             )
             return 1
         print(f"cohortintel: {DAG_ID} {month:%Y-%m} succeeded in {seconds:.0f} s", flush=True)

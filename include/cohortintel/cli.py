@@ -56,8 +56,9 @@ def prepare_databases(
     existing = source.source_row_count(source_dsn, settings.source_table)
     if reload or not existing:
         if not data_path.is_file():
+            problem = "is a folder, not a file" if data_path.is_dir() else "not found"
             raise FileNotFoundError(
-                f"Online Retail data not found at {data_path}; pass the CSV (or .csv.gz) path with --data."
+                f"Online Retail data {data_path} {problem}; pass the CSV (or .csv.gz) path with --data."
             )
         print(
             f"cohortintel: loading {data_path} into {names.source}.{settings.source_table}",
@@ -116,19 +117,24 @@ def source_months(source_dsn: str, settings: Settings) -> tuple[str, str]:
 
 
 def command_demo(args: argparse.Namespace) -> int:
+    if args.first and args.last and args.first > args.last:
+        raise ValueError(
+            f"--first {args.first} is after --last {args.last}; give the earlier month first."
+        )
     server = _server()
     names = _names()
     where = "embedded PostgreSQL" if server.embedded else "PostgreSQL"
     print(f"cohortintel: using {where} at {db.redact_dsn(server.admin_dsn)}", flush=True)
-    prepare_databases(server, names, Path(args.data), args.reload_source)
+    data_path = Path(args.data) if args.data else source.DEFAULT_ONLINE_RETAIL_CSV
+    # A file named on the command line is always loaded, so it is never ignored.
+    prepare_databases(server, names, data_path, reload=args.reload_source or bool(args.data))
     env = airflow_environment(server, names)
     # Fail fast in the demo: a retry would wait the production retry delay.
-    env.setdefault("COHORTINTEL_TASK_RETRIES", os.environ.get("COHORTINTEL_TASK_RETRIES", "0"))
+    env["COHORTINTEL_TASK_RETRIES"] = os.environ.get("COHORTINTEL_TASK_RETRIES", "0")
     print("cohortintel: migrating the Airflow metadata database", flush=True)
     run_airflow(env, sys.executable, "-m", "airflow", "db", "migrate", verbose=args.verbose)
     settings = Settings.from_env()
     first, last = source_months(server.database_dsn(names.source), settings)
-    env.setdefault("COHORTINTEL_END_MONTH", os.environ.get("COHORTINTEL_END_MONTH") or last)
     first = args.first or first
     last = args.last or last
     if first > last:
@@ -137,21 +143,27 @@ def command_demo(args: argparse.Namespace) -> int:
         f"cohortintel: running the DAG cohort_monthly through Airflow for {first} to {last}",
         flush=True,
     )
-    result = subprocess.run(
-        [sys.executable, "-m", "cohortintel.airflow_runner", first, last],
-        env={**os.environ, **env},
-        stdout=None if args.verbose else subprocess.DEVNULL,
-        stderr=None if args.verbose else subprocess.PIPE,
-        text=True,
-    )
+    log_path = settings.output_dir / "logs" / "demo_airflow.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("w", encoding="utf-8") as log_file:
+        result = subprocess.run(
+            [sys.executable, "-m", "cohortintel.airflow_runner", first, last],
+            env={**os.environ, **env},
+            stdout=None if args.verbose else log_file,
+            stderr=None if args.verbose else subprocess.STDOUT,
+            text=True,
+        )
     if result.returncode != 0:
-        if result.stderr:
-            sys.stderr.write(result.stderr[-20000:])
+        if not args.verbose:
+            lines = log_path.read_text(encoding="utf-8", errors="replace").splitlines()
+            sys.stderr.write("\n".join(lines[-60:]) + "\n")
         print(
-            "cohortintel: the DAG run failed; the output above ends with the error.",
+            f"cohortintel: the DAG run failed; the lines above end with the error, and the "
+            f"whole Airflow output is in {log_path}.",
             file=sys.stderr,
         )
         return result.returncode
+    print(f"cohortintel: Airflow's task logs of these runs are in {log_path}", flush=True)
     print(_summary_text(server, names, settings))
     return 0
 
@@ -206,8 +218,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument(
         "--data",
-        default=str(source.DEFAULT_ONLINE_RETAIL_CSV),
-        help="Online Retail CSV or .csv.gz to load (default: %(default)s)",
+        help=(
+            "Online Retail CSV or .csv.gz to load into the source database, replacing what it "
+            f"contains and emptying the warehouse (default: {source.DEFAULT_ONLINE_RETAIL_CSV}, "
+            "loaded only when the source table is empty)"
+        ),
     )
     demo.add_argument(
         "--first",
@@ -219,7 +234,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=_month_argument,
         help="last month to run, YYYY-MM (default: the data's last month)",
     )
-    demo.add_argument("--reload-source", action="store_true", help="load the source table again")
+    demo.add_argument(
+        "--reload-source",
+        action="store_true",
+        help="load the source table again from --data or the default file",
+    )
     demo.add_argument("--verbose", action="store_true", help="show Airflow's task logs")
     demo.set_defaults(handler=command_demo)
     commands.add_parser("summary", help="print the summary of the warehouse").set_defaults(

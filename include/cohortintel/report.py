@@ -61,7 +61,7 @@ def retention_matrix(warehouse_dsn: str) -> list[str]:
     )
     if not rows:
         return ["(no cohorts yet)"]
-    header = "cohort   size " + " ".join(f"{f'm{k}':>5}" for k in range(MATRIX_OFFSETS))
+    header = "cohort    size " + " ".join(f"{f'm{k}':>5}" for k in range(MATRIX_OFFSETS))
     table: dict = {}
     for cohort_month, size, offset, rate, is_complete in rows:
         cells = table.setdefault((cohort_month, size), [""] * MATRIX_OFFSETS)
@@ -69,7 +69,9 @@ def retention_matrix(warehouse_dsn: str) -> list[str]:
             cells[offset] = f"{float(rate):.0%}" + ("" if is_complete else "*")
     lines = [header]
     for (cohort_month, size), cells in table.items():
-        lines.append(f"{cohort_month:%Y-%m} {size:>5} " + " ".join(f"{cell:>5}" for cell in cells))
+        # A trailing "*" may widen a cell to 5 characters, so cells are 5 wide and
+        # the size column leaves a space before the first cell.
+        lines.append(f"{cohort_month:%Y-%m} {size:>6} " + " ".join(f"{cell:>5}" for cell in cells))
     lines.append("* month not closed yet; blank: the cohort has not lived that month")
     return lines
 

@@ -63,6 +63,10 @@ def fit_forecasts(
     data_interval: tuple[dt.datetime, dt.datetime],
 ) -> list[dict]:
     """Refit every series' model and stage its forecast for the publish step."""
+    with db.transaction(warehouse_dsn) as cur:
+        # A series without a forecast this month must not leave an older one behind.
+        cur.execute("delete from staging.sales_forecast where as_of_month = %s", (as_of_month,))
+        cur.execute("delete from staging.forecast_model where as_of_month = %s", (as_of_month,))
     summaries = []
     for series_id in SERIES_IDS:
         series = training_series(warehouse_dsn, series_id, as_of_month)
@@ -79,7 +83,16 @@ def fit_forecasts(
         result = fit_sales_forecast(
             series, horizon, series_id=series_id, season_length=settings.season_length
         )
-        stage_forecast(warehouse_dsn, result, as_of_month, run_id, data_interval)
+        clipped = clip_at_zero(result.forecast)
+        if clipped:
+            log.warning(
+                "Series %s as of %s: %s forecast values or interval bounds were below zero "
+                "and were set to 0, because sales cannot be negative",
+                series_id,
+                f"{as_of_month:%Y-%m}",
+                clipped,
+            )
+        stage_forecast(warehouse_dsn, result, as_of_month, run_id, data_interval, clipped)
         log.info(
             "Series %s as of %s: %s on %s observations (%s to %s); %s",
             series_id,
@@ -94,6 +107,18 @@ def fit_forecasts(
             {"series_id": series_id, "model": model_spec(result), "n_obs": result.n_obs}
         )
     return summaries
+
+
+def clip_at_zero(forecast: pd.DataFrame) -> int:
+    """Set negative forecasts and interval bounds to 0 in place; return how many were changed.
+
+    Daily net revenue can be negative when returns outweigh sales, but an
+    expected value or a bound below zero is never a useful forecast of sales.
+    """
+    columns = ["forecast", "lower_80", "upper_80", "lower_95", "upper_95"]
+    negative = forecast[columns] < 0
+    forecast[columns] = forecast[columns].clip(lower=0.0)
+    return int(negative.to_numpy().sum())
 
 
 def model_spec(result: ForecastResult) -> str:
@@ -111,6 +136,7 @@ def stage_forecast(
     as_of_month: dt.date,
     run_id: str,
     data_interval: tuple[dt.datetime, dt.datetime],
+    clipped_values: int = 0,
 ) -> None:
     """Replace the staged model and forecast rows of one series and as-of month."""
     key = (result.series_id, as_of_month)
@@ -124,8 +150,9 @@ def stage_forecast(
         cur.execute(
             "insert into staging.forecast_model (series_id, as_of_month, run_id, data_interval_start,"
             " data_interval_end, model_kind, model_spec, arima_order, seasonal_order, aic, n_obs,"
-            " training_start, training_end, reason, converged, warnings, candidates_tried, fitted_at)"
-            " values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now())",
+            " training_start, training_end, reason, converged, warnings, candidates_tried,"
+            " clipped_values, fitted_at)"
+            " values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now())",
             (
                 result.series_id,
                 as_of_month,
@@ -144,6 +171,7 @@ def stage_forecast(
                 result.converged,
                 list(result.warnings),
                 result.candidates_tried,
+                clipped_values,
             ),
         )
         rows = [

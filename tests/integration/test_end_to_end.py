@@ -97,9 +97,10 @@ def pipeline(postgres_server, tmp_path_factory, online_retail_csv):
         "COHORTINTEL_OUTPUT_DIR": str(tmp / "output"),
     }
 
-    def run(*args: str) -> subprocess.CompletedProcess:
+    def run(*args: str, expect_success: bool = True) -> subprocess.CompletedProcess:
         result = subprocess.run(list(args), env=env, capture_output=True, text=True, timeout=900)
-        assert result.returncode == 0, (result.stdout[-3000:], result.stderr[-6000:])
+        if expect_success:
+            assert result.returncode == 0, (result.stdout[-3000:], result.stderr[-6000:])
         return result
 
     run(sys.executable, "-m", "airflow", "db", "migrate")
@@ -189,3 +190,16 @@ def test_rerun_of_month_leaves_tables_same(pipeline):
     before = snapshot(pipeline["warehouse"])
     pipeline["run"](sys.executable, "-m", "cohortintel.airflow_runner", "2011-01", "2011-01")
     assert snapshot(pipeline["warehouse"]) == before
+
+
+def test_month_before_start_reported(pipeline):
+    result = pipeline["run"](
+        sys.executable,
+        "-m",
+        "cohortintel.airflow_runner",
+        "2009-01",
+        "2009-01",
+        expect_success=False,
+    )
+    assert result.returncode == 1
+    assert "created no tasks" in result.stdout + result.stderr

@@ -5,11 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
+import pandas as pd
 import pytest
 
+from cohortintel import db
 from cohortintel.config import Settings
 from cohortintel.publish import publish_forecasts
-from cohortintel.sales import build_sales_series, fit_forecasts, training_series
+from cohortintel.sales import build_sales_series, clip_at_zero, fit_forecasts, training_series
 from tests.integration.helpers import fetch, insert_transactions, set_month_status
 
 pytestmark = pytest.mark.postgres
@@ -101,7 +103,8 @@ def test_forecast_staged_and_published(series_dsn):
         "select model_kind, n_obs, training_end, run_id from marts.forecast_model where as_of_month = %s",
         (MARCH,),
     )
-    assert model == ("sarima", 27, dt.date(2011, 3, 31), "run-1")
+    # 27 trading days are fewer than a seasonal model needs, and the fallback says so.
+    assert model == ("arima", 27, dt.date(2011, 3, 31), "run-1")
     first_day = fetch(series_dsn, "select min(period_start) from marts.sales_forecast")
     # 31 March 2011 is a Thursday; Friday 1 April is the next trading day.
     assert first_day == [(APRIL,)]
@@ -114,3 +117,42 @@ def test_republish_keeps_one_copy(series_dsn):
     publish_forecasts(series_dsn, MARCH)
     assert fetch(series_dsn, "select count(*) from marts.sales_forecast") == [(26,)]
     assert fetch(series_dsn, "select run_id from marts.forecast_model") == [("run-2",)]
+
+
+def test_calendar_starts_at_first_sale(warehouse_dsn):
+    insert_transactions(
+        warehouse_dsn, [(1, "1", "a", "2011-03-03 10:00", 1, Decimal("1.00"), "purchase")]
+    )
+    set_month_status(warehouse_dsn, {"2011-03": True})
+    build_sales_series(warehouse_dsn, Settings())
+    first = fetch(
+        warehouse_dsn, "select min(period_start), max(period_start) from marts.sales_daily"
+    )
+    assert first == [(dt.date(2011, 3, 3), dt.date(2011, 3, 31))]
+
+
+def test_month_without_forecast_clears_old_one(series_dsn):
+    fit_forecasts(series_dsn, MARCH, Settings(), "run-1", INTERVAL)
+    publish_forecasts(series_dsn, MARCH)
+    with db.transaction(series_dsn) as cur:
+        cur.execute("delete from marts.sales_daily")
+    fit_forecasts(series_dsn, MARCH, Settings(), "run-2", INTERVAL)
+    assert publish_forecasts(series_dsn, MARCH) == 0
+    assert fetch(series_dsn, "select count(*) from marts.forecast_model") == [(0,)]
+
+
+def test_negative_forecasts_clipped_and_counted():
+    frame = pd.DataFrame(
+        {
+            "period_start": pd.to_datetime(["2011-04-01", "2011-04-02"]),
+            "forecast": [5.0, -2.0],
+            "lower_80": [-1.0, -6.0],
+            "upper_80": [9.0, 1.0],
+            "lower_95": [-3.0, -9.0],
+            "upper_95": [12.0, 4.0],
+        }
+    )
+    assert clip_at_zero(frame) == 5
+    assert frame["forecast"].tolist() == [5.0, 0.0]
+    assert frame["lower_95"].tolist() == [0.0, 0.0]
+    assert frame["upper_80"].tolist() == [9.0, 1.0]

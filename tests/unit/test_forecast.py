@@ -164,7 +164,7 @@ def test_short_series_falls_back_to_arima(caplog):
     assert result.aic is not None
     assert result.candidates_tried == len(forecast.ARIMA_ORDERS)
     assert "15 observations" in result.reason
-    assert "fewer than the 25" in result.reason
+    assert "fewer than the 43" in result.reason
     assert len(result.forecast) == 6
     assert "fell back to arima" in caplog.text
 

@@ -1,7 +1,7 @@
 -- Rebuilds the daily net revenue series on a full calendar: every day from the
--- first loaded month to the end of the last one has a row, 0 where nothing sold.
--- In a month that is not closed yet the calendar stops at the last day with data,
--- because later days are unknown rather than 0.
+-- first day with data to the end of the last loaded month has a row, 0 where
+-- nothing sold. Days before the first transaction and, in a month that is not
+-- closed yet, days after the last one are unknown rather than 0, so they get no row.
 -- grain: one row per (series_id, period_start); series_id 'total' is all sales
 delete from marts.sales_daily
 where series_id = 'total';
@@ -9,7 +9,7 @@ where series_id = 'total';
 with
 bounds as (
     select
-        min(occurred_month) as first_month,
+        min((occurred_at at time zone %(business_timezone)s)::date) as first_day_with_data,
         max(occurred_month) as last_month,
         max((occurred_at at time zone %(business_timezone)s)::date) as last_day_with_data
     from core.transactions
@@ -20,7 +20,7 @@ calendar as (
     from bounds
     left join ops.month_status on bounds.last_month = month_status.month
     cross join lateral generate_series(
-        bounds.first_month,
+        bounds.first_day_with_data,
         case
             when coalesce(month_status.is_complete, false)
                 then (bounds.last_month + interval '1 month' - interval '1 day')::date
