@@ -37,8 +37,8 @@ airflow-ui: $(STAMP) ## Start Airflow (api-server, scheduler, dag-processor, tri
 	eval "$$($(BIN)/cohortintel airflow-env)" && export PATH="$(abspath $(BIN)):$$PATH" && airflow db migrate && exec airflow standalone
 
 lint: $(STAMP) ## Check style with ruff
-	$(BIN)/ruff check dags include tests
-	$(BIN)/ruff format --check dags include tests
+	$(BIN)/ruff check dags include tests benchmarks
+	$(BIN)/ruff format --check dags include tests benchmarks
 
 clean: ## Remove the virtual environment, Airflow home and outputs (not the databases)
 	rm -rf $(VENV) .airflow output
