@@ -132,16 +132,24 @@ def cohort_monthly():
             SETTINGS,
             _run_id(),
         )
-        return {"table": "core.transactions", **counts}
+        return {
+            "table": "core.transactions",
+            "batch_month": batch["batch_month"],
+            "window_first_month": batch["window_first_month"],
+            **counts,
+        }
 
     @task
-    def build_cohort_tables() -> dict:
-        from cohortintel.cohorts import build_cohorts
+    def build_cohort_tables(loaded: dict) -> dict:
+        from cohortintel.cohorts import refresh_cohorts
+        from cohortintel.months import month_range
 
-        return {
-            "table": "marts.cohort_retention",
-            **build_cohorts(_dsn(SETTINGS.warehouse_conn_id)),
-        }
+        months = month_range(
+            dt.date.fromisoformat(loaded["window_first_month"]),
+            dt.date.fromisoformat(loaded["batch_month"]),
+        )
+        counts = refresh_cohorts(_dsn(SETTINGS.warehouse_conn_id), months, SETTINGS)
+        return {"table": "marts.cohort_cell", **counts}
 
     @task
     def build_sales_series() -> dict:
@@ -178,9 +186,9 @@ def cohort_monthly():
     batch = extract_transactions()
     migrated >> batch
     loaded = load_transactions(validate_transactions(batch))
-    cohorts = build_cohort_tables()
+    cohorts = build_cohort_tables(loaded)
     series = build_sales_series()
-    loaded >> [cohorts, series]
+    loaded >> series
     fitted = refit_sales_forecasts()
     series >> fitted
     published = publish_results(fitted)

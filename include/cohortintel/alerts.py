@@ -23,7 +23,9 @@ def describe_failure(context: dict[str, Any]) -> str:
     end = context.get("data_interval_end")
     error = context.get("exception")
     error_text = (
-        f"{type(error).__name__}: {error}" if error is not None else "no exception recorded"
+        f"{type(error).__name__}: {str(error).rstrip('.')}"
+        if error is not None
+        else "no exception recorded"
     )
     return (
         f"Task {dag_id}.{task_id} failed on try {try_number} of run {run_id} "

@@ -4,6 +4,7 @@ Subcommands:
   demo         find or start PostgreSQL, load the Online Retail data into a source
                database, run the monthly DAG for every month, print the summary
   summary      print the summary of what the warehouse contains now
+  rebuild-cohorts  rebuild the cohort marts from every loaded transaction
   airflow-env  print shell ``export`` lines that point Airflow at this project
 """
 
@@ -77,7 +78,7 @@ def prepare_databases(
     else:
         print(
             f"cohortintel: source table {settings.source_table} already contains {existing:,} rows "
-            f"(use --reload-source to load it again)",
+            f"(use --data FILE to load another file, or --reload-source for the default file)",
             flush=True,
         )
     applied = db.migrate(server.database_dsn(names.warehouse))
@@ -184,6 +185,17 @@ def command_summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_rebuild_cohorts(args: argparse.Namespace) -> int:
+    from cohortintel.cohorts import build_cohorts
+
+    counts = build_cohorts(_server().database_dsn(_names().warehouse), Settings.from_env())
+    print(
+        f"cohortintel: rebuilt the cohort marts: {counts['cohorts']} cohorts, "
+        f"{counts['cells']} cells in marts.cohort_cell"
+    )
+    return 0
+
+
 def command_airflow_env(args: argparse.Namespace) -> int:
     server = _server()
     names = _names()
@@ -244,6 +256,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("summary", help="print the summary of the warehouse").set_defaults(
         handler=command_summary
     )
+    commands.add_parser(
+        "rebuild-cohorts",
+        help="rebuild the cohort marts from every loaded transaction (after changing segments)",
+    ).set_defaults(handler=command_rebuild_cohorts)
     commands.add_parser(
         "airflow-env", help="print export lines for the Airflow environment"
     ).set_defaults(handler=command_airflow_env)

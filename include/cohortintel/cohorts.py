@@ -1,34 +1,102 @@
-"""Build the cohort marts from the clean fact table, in SQL."""
+"""Keep the cohort marts up to date in SQL, touching only what changed months affect.
+
+A refresh of some months aggregates their transactions into
+``core.customer_month`` (once per month), recomputes the cohort of every
+customer those months touch, and rebuilds only the cohorts whose members were
+touched. Untouched cohorts just gain zero cells for months they have newly
+lived. A full rebuild is a refresh of every loaded month on empty tables, so
+both paths run the same SQL and must give the same tables.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+from collections.abc import Iterable
+
+import psycopg2.extensions
 
 from cohortintel import db
+from cohortintel.config import Settings
 
 log = logging.getLogger(__name__)
 
 
-def build_cohorts(warehouse_dsn: str) -> dict[str, int]:
-    """Rebuild ``marts.customer_cohort`` and ``marts.cohort_retention`` in one transaction.
+def _loaded_months(cur: psycopg2.extensions.cursor) -> list[dt.date]:
+    cur.execute("select distinct occurred_month from core.transactions order by 1")
+    return [row[0] for row in cur.fetchall()]
 
-    NOTE: this recomputes every cohort from ``core.transactions`` on each run,
-    which is simple and idempotent but reads the whole fact table.
-    """
+
+def _months_to_refresh(cur: psycopg2.extensions.cursor, months: Iterable[dt.date]) -> list[dt.date]:
+    """Add months known to the warehouse but never aggregated, such as after a migration."""
+    cur.execute(
+        "select month from ops.month_status"
+        " except select month from core.aggregated_month order by 1"
+    )
+    pending = {row[0] for row in cur.fetchall()}
+    return sorted(set(months) | pending)
+
+
+def refresh_cohorts(
+    warehouse_dsn: str,
+    months: Iterable[dt.date] | None,
+    settings: Settings,
+) -> dict[str, int]:
+    """Refresh the cohort marts for ``months`` (None rebuilds everything) in one transaction."""
     with db.transaction(warehouse_dsn) as cur:
-        cur.execute("select pg_advisory_xact_lock(hashtext('marts.cohort_retention'))")
-        db.execute_file(cur, "cohorts/customer_cohort.sql")
-        customers = cur.rowcount
-        db.execute_file(cur, "cohorts/cohort_retention.sql")
-        cells = cur.rowcount
-        cur.execute("select count(distinct cohort_month) from marts.cohort_retention")
+        cur.execute("select pg_advisory_xact_lock(hashtext('marts.cohort_cell'))")
+        if months is None:
+            cur.execute(
+                "truncate core.customer_month, core.aggregated_month,"
+                " marts.customer_cohort, marts.cohort_cell"
+            )
+            refresh = _loaded_months(cur)
+        else:
+            refresh = _months_to_refresh(cur, months)
+        cur.execute("select max(occurred_month) from core.transactions")
+        (last_month,) = cur.fetchone()
+        cur.execute(
+            "create temporary table touched_customer (customer_id text primary key) on commit drop"
+        )
+        cur.execute(
+            "create temporary table touched_cohort (cohort_month date primary key) on commit drop"
+        )
+        params = {
+            "months": refresh,
+            "last_month": last_month,
+            "segment_by_country": settings.segment_column == "country",
+        }
+        db.execute_file(cur, "cohorts/refresh_customer_months.sql", params)
+        db.execute_file(cur, "cohorts/refresh_customer_cohorts.sql", params)
+        cur.execute("select count(*) from touched_customer")
+        (customers,) = cur.fetchone()
+        cur.execute("select count(*) from touched_cohort")
         (cohorts,) = cur.fetchone()
-    if customers == 0:
+        if last_month is None:
+            cur.execute("truncate marts.cohort_cell")
+        else:
+            db.execute_file(cur, "cohorts/refresh_cohort_cells.sql", params)
+        cur.execute("select count(*), count(distinct cohort_month) from marts.cohort_cell")
+        cells, all_cohorts = cur.fetchone()
+    if all_cohorts == 0:
         log.warning("No purchases with a customer id are loaded, so the cohort tables are empty.")
     log.info(
-        "Built marts.customer_cohort (%s customers) and marts.cohort_retention (%s cells, %s cohorts)",
+        "Refreshed cohorts for %s: %s customers and %s of %s cohorts touched; marts.cohort_cell has %s cells",
+        ", ".join(f"{month:%Y-%m}" for month in refresh) or "no month",
         customers,
-        cells,
         cohorts,
+        all_cohorts,
+        cells,
     )
-    return {"customers": customers, "cells": cells, "cohorts": cohorts}
+    return {
+        "months_refreshed": len(refresh),
+        "customers_touched": customers,
+        "cohorts_touched": cohorts,
+        "cohorts": all_cohorts,
+        "cells": cells,
+    }
+
+
+def build_cohorts(warehouse_dsn: str, settings: Settings | None = None) -> dict[str, int]:
+    """Rebuild the cohort marts from every loaded transaction."""
+    return refresh_cohorts(warehouse_dsn, None, settings or Settings.from_env())

@@ -18,6 +18,8 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SQL_DIR = PROJECT_ROOT / "include" / "sql"
 
+# Columns that can split cohorts into segments; "none" keeps only all customers.
+SEGMENT_COLUMNS = ("country", "none")
 WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _QUALIFIED_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z_][A-Za-z0-9_]{0,62})?$")
 
@@ -53,6 +55,15 @@ def _env_fraction(name: str, default: float) -> float:
     if not 0.0 <= value <= 1.0:
         raise ConfigError(
             f"COHORTINTEL_{name}={raw!r} is not a fraction between 0 and 1, for example {default}."
+        )
+    return value
+
+
+def _env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = _env(name, default).lower()
+    if value not in choices:
+        raise ConfigError(
+            f"COHORTINTEL_{name}={value!r} is not supported; use one of {', '.join(choices)}."
         )
     return value
 
@@ -122,6 +133,7 @@ class Settings:
     lookback_months: int = 1
     return_order_prefix: str = "C"
     adjustment_order_prefix: str = "A"
+    segment_column: str = "country"
     non_trading_weekdays: tuple[int, ...] = (5,)
     season_length: int = 6
     forecast_horizon: int = 26
@@ -160,6 +172,7 @@ class Settings:
             lookback_months=_env_int("LOOKBACK_MONTHS", 1),
             return_order_prefix=_env("RETURN_ORDER_PREFIX", "C"),
             adjustment_order_prefix=_env("ADJUSTMENT_ORDER_PREFIX", "A"),
+            segment_column=_env_choice("SEGMENT_COLUMN", "country", SEGMENT_COLUMNS),
             non_trading_weekdays=non_trading,
             season_length=7 - len(non_trading),
             forecast_horizon=_env_int("FORECAST_HORIZON", 26, minimum=1),

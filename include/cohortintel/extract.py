@@ -216,9 +216,9 @@ def record_month_status(
     status: dict[dt.date, bool] = {}
     with db.transaction(source_dsn) as cur:
         for month in months:
-            after = _mapping_query(
-                cur, settings, _local_naive(add_months(month, 1), settings), "infinity"
-            )
+            # Undated lines would count as "after" every month, so they are left out.
+            month_end = _local_naive(add_months(month, 1), settings)
+            after = _mapping_query(cur, settings, month_end, "infinity", include_undated=False)
             cur.execute(f"select exists ({after})")
             status[month] = cur.fetchone()[0]
     with db.transaction(warehouse_dsn) as cur:

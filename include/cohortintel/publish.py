@@ -54,7 +54,8 @@ def render_charts(warehouse_dsn: str, as_of_month: dt.date, settings: Settings) 
         warehouse_dsn,
         "select cohort_month, months_since_first_purchase, cohort_size,"
         " retention_rate::double precision as retention_rate, is_complete"
-        " from marts.cohort_retention where activity_month <= %s order by 1, 2",
+        " from marts.cohort_retention where segment_type = 'all' and activity_month <= %s"
+        " order by 1, 2",
         (as_of_month,),
     )
     if cells.empty:

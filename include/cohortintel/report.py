@@ -57,7 +57,8 @@ def retention_matrix(warehouse_dsn: str) -> list[str]:
     rows = _fetch(
         warehouse_dsn,
         "select cohort_month, cohort_size, months_since_first_purchase, retention_rate, is_complete"
-        " from marts.cohort_retention order by cohort_month, months_since_first_purchase",
+        " from marts.cohort_retention where segment_type = 'all'"
+        " order by cohort_month, months_since_first_purchase",
     )
     if not rows:
         return ["(no cohorts yet)"]

@@ -70,7 +70,7 @@ def build_rules(
             expectation=gxe.ExpectColumnValuesToNotBeNull(column=column, severity="warning"),
             severity="warning",
             row_level=True,
-            description="is missing; every transaction needs it",
+            description=f"{column} is missing; every transaction needs it",
             column=column,
         )
 
@@ -259,7 +259,11 @@ def write_quarantine(
     settings: Settings,
 ) -> dict[str, int]:
     """Replace the quarantine rows of the batch's months with the rows marked in staging."""
-    descriptions = {rule.name: (rule.column, rule.description) for rule in rules}
+    # A missing value needs no quoting in the reason, so not-null rules name no column.
+    descriptions = {
+        rule.name: (None if rule.name.endswith("_not_null") else rule.column, rule.description)
+        for rule in rules
+    }
     descriptions["duplicate_row"] = (
         "source_row_id",
         "is an exact copy of an earlier row of the batch; the first copy was loaded",
@@ -281,7 +285,8 @@ def write_quarantine(
     )
     cur.execute(
         "select rule, count(*) from quarantine.transactions"
-        " where run_id = %s and occurred_month between %s and %s group by rule order by rule",
+        " where run_id = %s and (occurred_month between %s and %s or occurred_month is null)"
+        " group by rule order by rule",
         (run_id, window_first_month, batch_month),
     )
     return dict(cur.fetchall())

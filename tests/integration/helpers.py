@@ -8,28 +8,25 @@ from cohortintel import db
 
 
 def insert_transactions(dsn: str, rows: list[tuple]) -> None:
-    """Insert rows of (source_row_id, order_id, customer_id, local_time, quantity, unit_price, line_kind).
+    """Insert rows of (source_row_id, order_id, customer_id, local_time, quantity, unit_price, line_kind[, country]).
 
     ``local_time`` is a naive ``YYYY-MM-DD HH:MM`` string in Europe/London;
-    the month is derived in SQL the same way the load step derives it.
+    the month is derived in SQL the same way the load step derives it. The
+    country defaults to United Kingdom.
     """
     with db.transaction(dsn) as cur:
-        for (
-            source_row_id,
-            order_id,
-            customer_id,
-            local_time,
-            quantity,
-            unit_price,
-            line_kind,
-        ) in rows:
+        for row in rows:
+            source_row_id, order_id, customer_id, local_time, quantity, unit_price, line_kind = row[
+                :7
+            ]
+            country = row[7] if len(row) > 7 else "United Kingdom"
             cur.execute(
                 "insert into core.transactions (source_row_id, order_id, customer_id, occurred_at,"
                 " occurred_month, quantity, unit_price, amount, currency, country, line_kind,"
                 " loaded_by_run_id)"
                 " select %(id)s, %(order)s, %(customer)s, ts, date_trunc('month', ts at time zone"
                 " 'Europe/London')::date, %(quantity)s, %(price)s, %(quantity)s * %(price)s, 'GBP',"
-                " 'United Kingdom', %(kind)s, 'test'"
+                " %(country)s, %(kind)s, 'test'"
                 " from (select %(local)s::timestamp at time zone 'Europe/London' as ts) as t",
                 {
                     "id": source_row_id,
@@ -39,6 +36,7 @@ def insert_transactions(dsn: str, rows: list[tuple]) -> None:
                     "quantity": quantity,
                     "price": unit_price,
                     "kind": line_kind,
+                    "country": country,
                 },
             )
 

@@ -50,7 +50,8 @@ def cells(dsn: str) -> dict[tuple[str, int], tuple]:
     rows = fetch(
         dsn,
         "select cohort_month, months_since_first_purchase, cohort_size, active_customers,"
-        " retention_rate, revenue, is_complete from marts.cohort_retention",
+        " retention_rate, revenue, is_complete from marts.cohort_retention"
+        " where segment_type = 'all'",
     )
     return {(f"{row[0]:%Y-%m}", row[1]): row[2:] for row in rows}
 
@@ -105,7 +106,7 @@ def test_offset_counts_calendar_months_across_year_end(built):
     rows = fetch(
         built,
         "select months_since_first_purchase, activity_month from marts.cohort_retention"
-        " where cohort_month = '2010-12-01' order by 1",
+        " where segment_type = 'all' and cohort_month = '2010-12-01' order by 1",
     )
     assert rows == [
         (0, dt.date(2010, 12, 1)),
@@ -144,7 +145,8 @@ def test_no_cohort_row_for_month_without_new_customers(warehouse_dsn):
     cohorts = [
         row[0]
         for row in fetch(
-            warehouse_dsn, "select distinct cohort_month from marts.cohort_retention order by 1"
+            warehouse_dsn,
+            "select distinct cohort_month from marts.cohort_retention where segment_type = 'all' order by 1",
         )
     ]
     assert cohorts == [dt.date(2011, 1, 1), dt.date(2011, 3, 1)]
@@ -161,7 +163,7 @@ def test_matrix_view_nulls_unlived_cells(built):
     rows = fetch(
         built,
         "select to_char(cohort_month, 'YYYY-MM'), cohort_size, m00, m01, m02, m03"
-        " from marts.cohort_retention_matrix order by cohort_month",
+        " from marts.cohort_retention_matrix where segment_type = 'all' order by cohort_month",
     )
     assert rows[2] == ("2011-02", 1, Decimal(1), Decimal(0), None, None)
     assert rows[3] == ("2011-03", 1, Decimal(1), None, None, None)
@@ -176,7 +178,121 @@ def test_offset_zero_is_full_retention(built):
 
 
 def test_rebuild_gives_identical_tables(built):
-    before = fetch(built, "select * from marts.cohort_retention order by 1, 2")
+    before = fetch(built, "select * from marts.cohort_retention order by 1, 2, 3, 4")
     build_cohorts(built)
-    after = fetch(built, "select * from marts.cohort_retention order by 1, 2")
+    after = fetch(built, "select * from marts.cohort_retention order by 1, 2, 3, 4")
     assert after == before
+
+
+def measures(dsn: str, cohort: str) -> list[tuple]:
+    return fetch(
+        dsn,
+        "select months_since_first_purchase, unbounded_active_customers, revenue_per_customer,"
+        " cumulative_revenue_per_customer, net_revenue_retention from marts.cohort_retention"
+        " where segment_type = 'all' and cohort_month = %s order by 1",
+        (cohort,),
+    )
+
+
+def test_revenue_measures_by_hand(built):
+    # January cohort: revenue 23.00, 15.00 and 7.00 over two customers.
+    rows = measures(built, "2011-01-01")
+    assert [row[2] for row in rows] == [Decimal("11.5"), Decimal("7.5"), Decimal("3.5")]
+    assert [row[3] for row in rows] == [Decimal("11.5"), Decimal("19.0"), Decimal("22.5")]
+    assert rows[0][4] == Decimal(1)
+    assert abs(rows[1][4] - Decimal(15) / Decimal(23)) < Decimal("1e-12")
+    assert abs(rows[2][4] - Decimal(7) / Decimal(23)) < Decimal("1e-12")
+
+
+def test_unbounded_retention_by_hand(built):
+    # Customer 1 last bought in March, customer 2 in February.
+    assert [row[1] for row in measures(built, "2011-01-01")] == [2, 2, 1]
+    # Customer 5 last bought in January.
+    assert [row[1] for row in measures(built, "2010-12-01")] == [1, 1, 0, 0]
+
+
+def test_average_curve_counts_only_lived_cohorts(built):
+    rows = fetch(
+        built,
+        "select months_since_first_purchase, cohorts, customers, retention_rate"
+        " from marts.retention_curve where segment_type = 'all' order by 1",
+    )
+    # March is open, so March cells are left out: the February cohort's month 1
+    # and the March cohort's month 0 do not count.
+    assert rows[0] == (0, 3, 4, Decimal(1))
+    assert rows[1][:3] == (1, 2, 3)
+    assert abs(rows[1][3] - Decimal(2) / Decimal(3)) < Decimal("1e-12")
+    assert rows[2] == (2, 1, 1, Decimal(0))
+    assert len(rows) == 3
+
+
+def test_segment_fixed_at_first_purchase(warehouse_dsn):
+    insert_transactions(
+        warehouse_dsn,
+        [
+            (1, "1", "9", "2011-01-10 10:00", 1, Decimal("2.00"), "purchase", "France"),
+            (2, "2", "9", "2011-02-10 10:00", 1, Decimal("2.00"), "purchase", "Germany"),
+            (3, "3", "8", "2011-01-11 10:00", 1, Decimal("2.00"), "purchase", "Germany"),
+        ],
+    )
+    set_month_status(warehouse_dsn, {"2011-01": True, "2011-02": True})
+    build_cohorts(warehouse_dsn)
+    rows = fetch(
+        warehouse_dsn,
+        "select segment, months_since_first_purchase, cohort_size, retention_rate"
+        " from marts.cohort_retention where segment_type = 'country' order by 1, 2",
+    )
+    assert rows == [
+        ("France", 0, 1, Decimal(1)),
+        ("France", 1, 1, Decimal(1)),
+        ("Germany", 0, 1, Decimal(1)),
+        ("Germany", 1, 1, Decimal(0)),
+    ]
+
+
+def test_no_rate_above_one(built):
+    rows = fetch(
+        built,
+        "select count(*) from marts.cohort_retention"
+        " where retention_rate > 1 or unbounded_retention_rate > 1"
+        " or retention_rate > unbounded_retention_rate",
+    )
+    assert rows == [(0,)]
+
+
+def test_leap_day_midnight_in_business_month(warehouse_dsn):
+    # 23:30 on leap day is February in London and in UTC (GMT applies). 00:30 on
+    # 1 April 2012 is BST, so it is 23:30 on 31 March in UTC, yet April here.
+    insert_transactions(
+        warehouse_dsn,
+        [
+            (1, "1", "a", "2012-02-29 23:30", 1, Decimal("1"), "purchase"),
+            (2, "2", "b", "2012-04-01 00:30", 1, Decimal("1"), "purchase"),
+        ],
+    )
+    set_month_status(warehouse_dsn, {"2012-02": True, "2012-03": True, "2012-04": True})
+    build_cohorts(warehouse_dsn)
+    cohorts = dict(
+        fetch(warehouse_dsn, "select customer_id, cohort_month from marts.customer_cohort")
+    )
+    assert cohorts == {"a": dt.date(2012, 2, 1), "b": dt.date(2012, 4, 1)}
+
+
+def test_order_line_items_count_once(warehouse_dsn):
+    # Three lines of one order make one active customer and one order's revenue.
+    insert_transactions(
+        warehouse_dsn,
+        [
+            (1, "700", "a", "2011-05-02 10:00", 1, Decimal("1.00"), "purchase"),
+            (2, "700", "a", "2011-05-02 10:00", 2, Decimal("1.00"), "purchase"),
+            (3, "700", "a", "2011-05-02 10:00", 3, Decimal("1.00"), "purchase"),
+        ],
+    )
+    set_month_status(warehouse_dsn, {"2011-05": True})
+    build_cohorts(warehouse_dsn)
+    rows = fetch(
+        warehouse_dsn,
+        "select cohort_size, active_customers, revenue from marts.cohort_retention"
+        " where segment_type = 'all'",
+    )
+    assert rows == [(1, 1, Decimal("6.00"))]

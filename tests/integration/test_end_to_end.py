@@ -69,7 +69,7 @@ def snapshot(dsn: str) -> dict[str, list]:
         "quarantine": fetch(
             dsn, "select source_row_id, rule, reason from quarantine.transactions order by 1, 2"
         ),
-        "cohorts": fetch(dsn, "select * from marts.cohort_retention order by 1, 2"),
+        "cohorts": fetch(dsn, "select * from marts.cohort_retention order by 1, 2, 3, 4"),
         "customers": fetch(dsn, "select * from marts.customer_cohort order by 1"),
         "sales": fetch(dsn, "select * from marts.sales_daily order by 1, 2"),
         "forecasts": fetch(dsn, "select * from marts.sales_forecast order by 1, 2, 3"),
@@ -118,7 +118,7 @@ def pipeline(postgres_server, tmp_path_factory, online_retail_csv):
 def test_cohort_sizes_match_full_data(pipeline):
     sizes = fetch(
         pipeline["warehouse"],
-        "select cohort_month::text, cohort_size from marts.cohort_retention where months_since_first_purchase = 0 order by 1",
+        "select cohort_month::text, cohort_size from marts.cohort_retention where segment_type = 'all' and months_since_first_purchase = 0 order by 1",
     )
     assert sizes == [("2010-12-01", 885), ("2011-01-01", 417)]
 
@@ -126,7 +126,7 @@ def test_cohort_sizes_match_full_data(pipeline):
 def test_december_retention_matches_pandas(pipeline):
     rows = fetch(
         pipeline["warehouse"],
-        "select retention_rate from marts.cohort_retention where cohort_month = '2010-12-01' and months_since_first_purchase = 1",
+        "select retention_rate from marts.cohort_retention where segment_type = 'all' and cohort_month = '2010-12-01' and months_since_first_purchase = 1",
     )
     expected = pandas_december_retention(pipeline["slice"])
     assert len(rows) == 1

@@ -328,3 +328,17 @@ def test_csv_unreadable_value_names_line(tmp_path, make_database):
         load_online_retail(make_database("source"), path)
     assert "six" in str(caught.value)
     assert "line 2" in str(caught.value)
+
+
+def test_undated_row_leaves_open_month_open(tmp_path, make_database, warehouse_dsn):
+    path = tmp_path / "undated_open.csv"
+    undated = "536399,22000,NO DATE,1,,1.00,12345,United Kingdom"
+    # Only July rows and one undated row: nothing is known after July.
+    path.write_text("\n".join([HEADER, LINES[1], LINES[3], undated]) + "\n", encoding="utf-8")
+    source = make_database("source")
+    load_online_retail(source, path)
+    run_month(source, warehouse_dsn, JULY, SETTINGS, "run-1")
+    status = dict(fetch(warehouse_dsn, "select month, is_complete from ops.month_status"))
+    assert status[JULY] is False
+    by_rule = fetch(warehouse_dsn, "select quarantined_by_rule from ops.batch_report")
+    assert by_rule == [({"occurred_at_not_null": 1},)]

@@ -36,3 +36,8 @@ def test_failure_logged_once_at_error(caplog):
         log_task_failure(CONTEXT)
     assert len(caplog.records) == 1
     assert caplog.records[0].levelno == logging.ERROR
+
+
+def test_description_has_no_doubled_period():
+    text = describe_failure({**CONTEXT, "exception": RuntimeError("Rows were quarantined.")})
+    assert ".." not in text

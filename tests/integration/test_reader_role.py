@@ -1,0 +1,73 @@
+"""The read-only BI role reads the marts and nothing else."""
+
+from __future__ import annotations
+
+import os
+
+import psycopg2
+import psycopg2.errors
+import psycopg2.extensions
+import pytest
+
+from cohortintel import db
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def bi_dsn(warehouse_dsn, postgres_server):
+    role = f"cohortintel_test_bi_{os.getpid()}"
+    admin = psycopg2.connect(postgres_server.admin_dsn)
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(
+            db.sql.SQL("create role {} login in role cohortintel_reader").format(
+                db.sql.Identifier(role)
+            )
+        )
+    parts = psycopg2.extensions.parse_dsn(warehouse_dsn)
+    parts["user"] = role
+    parts.pop("password", None)
+    yield psycopg2.extensions.make_dsn(**parts)
+    with admin.cursor() as cur:
+        cur.execute(db.sql.SQL("drop role {}").format(db.sql.Identifier(role)))
+    admin.close()
+
+
+def run_as(dsn: str, statement: str) -> None:
+    conn = psycopg2.connect(dsn)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(statement)
+    finally:
+        conn.rollback()
+        conn.close()
+
+
+@pytest.mark.parametrize(
+    "view",
+    [
+        "marts.cohort_retention",
+        "marts.cohort_retention_matrix",
+        "marts.retention_curve",
+        "marts.sales_forecast",
+        "marts.forecast_model",
+        "marts.sales_daily",
+    ],
+)
+def test_reader_selects_marts(bi_dsn, view):
+    run_as(bi_dsn, f"select * from {view} limit 1")
+
+
+@pytest.mark.parametrize(
+    "table",
+    ["core.transactions", "quarantine.transactions", "staging.forecast_model", "ops.batch_report"],
+)
+def test_reader_denied_outside_marts(bi_dsn, table):
+    with pytest.raises(psycopg2.errors.InsufficientPrivilege):
+        run_as(bi_dsn, f"select * from {table} limit 1")
+
+
+def test_reader_cannot_write_marts(bi_dsn):
+    with pytest.raises(psycopg2.errors.InsufficientPrivilege):
+        run_as(bi_dsn, "delete from marts.cohort_cell")
