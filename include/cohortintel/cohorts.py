@@ -18,13 +18,16 @@ import psycopg2.extensions
 
 from cohortintel import db
 from cohortintel.config import Settings
+from cohortintel.months import month_range
 
 log = logging.getLogger(__name__)
 
 
 def _loaded_months(cur: psycopg2.extensions.cursor) -> list[dt.date]:
-    cur.execute("select distinct occurred_month from core.transactions order by 1")
-    return [row[0] for row in cur.fetchall()]
+    # min and max come from the index; months between them without rows are harmless.
+    cur.execute("select min(occurred_month), max(occurred_month) from core.transactions")
+    first, last = cur.fetchone()
+    return month_range(first, last) if first else []
 
 
 def _months_to_refresh(cur: psycopg2.extensions.cursor, months: Iterable[dt.date]) -> list[dt.date]:
@@ -45,6 +48,13 @@ def refresh_cohorts(
     """Refresh the cohort marts for ``months`` (None rebuilds everything) in one transaction."""
     with db.transaction(warehouse_dsn) as cur:
         cur.execute("select pg_advisory_xact_lock(hashtext('marts.cohort_cell'))")
+        # Enough sort and hash memory that the aggregates of a full rebuild of
+        # tens of millions of rows stay in memory; it applies to this transaction only.
+        cur.execute("set local work_mem = '256MB'")
+        # generate_series makes the planner overestimate the cell count a
+        # thousandfold, which switches on JIT compilation costing about half a
+        # second per statement on this work, more than the statements themselves.
+        cur.execute("set local jit = off")
         if months is None:
             cur.execute(
                 "truncate core.customer_month, core.aggregated_month,"
@@ -65,6 +75,7 @@ def refresh_cohorts(
             "months": refresh,
             "last_month": last_month,
             "segment_by_country": settings.segment_column == "country",
+            "all_months": months is None,
         }
         db.execute_file(cur, "cohorts/refresh_customer_months.sql", params)
         db.execute_file(cur, "cohorts/refresh_customer_cohorts.sql", params)
@@ -78,6 +89,8 @@ def refresh_cohorts(
             db.execute_file(cur, "cohorts/refresh_cohort_cells.sql", params)
         cur.execute("select count(*), count(distinct cohort_month) from marts.cohort_cell")
         cells, all_cohorts = cur.fetchone()
+    with db.transaction(warehouse_dsn) as cur:
+        cur.execute("analyze core.customer_month, marts.customer_cohort")
     if all_cohorts == 0:
         log.warning("No purchases with a customer id are loaded, so the cohort tables are empty.")
     log.info(

@@ -46,6 +46,10 @@ def load_batch(
                 f"and {rows_quarantined} quarantined; the load was rolled back. Check for another "
                 f"writer of core.transactions in {window_first_month:%Y-%m} to {batch_month:%Y-%m}."
             )
+    # Fresh statistics keep the cohort refresh on hash aggregates right after a
+    # bulk load, before autovacuum would get to the table.
+    with db.transaction(warehouse_dsn) as cur:
+        cur.execute("analyze core.transactions")
     log.info(
         "Loaded %s to %s into core.transactions: %s rows read, %s accepted, %s quarantined, "
         "%s without a customer id (kept for sales, left out of cohorts)",

@@ -13,28 +13,38 @@ using touched_customer
 where cohort.customer_id = touched_customer.customer_id;
 
 with
-active_months as (
+active_span as (
     select
         customer_month.customer_id,
-        customer_month.activity_month,
-        customer_month.first_purchase_at,
-        customer_month.first_purchase_country,
-        max(customer_month.activity_month) over (partition by customer_month.customer_id)
-            as last_active_month
+        min(customer_month.activity_month) as cohort_month,
+        max(customer_month.activity_month) as last_active_month
     from core.customer_month
     inner join touched_customer using (customer_id)
     where customer_month.is_active
+    group by customer_month.customer_id
 ),
 
 final as (
-    select distinct on (customer_id)
-        customer_id,
-        activity_month as cohort_month,
-        first_purchase_at,
-        first_purchase_country as first_country,
-        last_active_month
-    from active_months
-    order by customer_id, activity_month
+    -- The first purchase line comes from the fact table's partial index on
+    -- (customer_id, occurred_month) for purchases: one short index range per
+    -- customer instead of a sort of every purchase line.
+    select
+        active_span.customer_id,
+        active_span.cohort_month,
+        first_line.occurred_at as first_purchase_at,
+        first_line.country as first_country,
+        active_span.last_active_month
+    from active_span
+    cross join lateral (
+        select tx.occurred_at, tx.country
+        from core.transactions as tx
+        where
+            tx.customer_id = active_span.customer_id
+            and tx.occurred_month = active_span.cohort_month
+            and tx.line_kind = 'purchase'
+        order by tx.occurred_at, tx.source_row_id
+        limit 1
+    ) as first_line
 )
 
 insert into marts.customer_cohort (

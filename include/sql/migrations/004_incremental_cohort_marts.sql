@@ -12,10 +12,7 @@ create table core.customer_month (
     customer_id text not null,
     activity_month date not null,
     is_active boolean not null,
-    orders integer not null,
     net_revenue numeric not null,
-    first_purchase_at timestamptz,
-    first_purchase_country text,
     primary key (customer_id, activity_month)
 );
 create index customer_month_activity_month_idx on core.customer_month (activity_month);
