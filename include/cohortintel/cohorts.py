@@ -48,8 +48,8 @@ def refresh_cohorts(
     """Refresh the cohort marts for ``months`` (None rebuilds everything) in one transaction."""
     with db.transaction(warehouse_dsn) as cur:
         cur.execute("select pg_advisory_xact_lock(hashtext('marts.cohort_cell'))")
-        # Enough sort and hash memory that the aggregates of a full rebuild of
-        # tens of millions of rows stay in memory; it applies to this transaction only.
+        # Enough sort and hash memory for the aggregates of a full rebuild of tens
+        # of millions of rows. The setting ends with this transaction.
         cur.execute("set local work_mem = '256MB'")
         # generate_series makes the planner overestimate the cell count a
         # thousandfold, which switches on JIT compilation costing about half a
