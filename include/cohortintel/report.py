@@ -77,6 +77,27 @@ def retention_matrix(warehouse_dsn: str) -> list[str]:
     return lines
 
 
+def average_curve(warehouse_dsn: str) -> list[str]:
+    """Return the size-weighted average retention of all customers by month since first purchase."""
+    rows = _fetch(
+        warehouse_dsn,
+        "select months_since_first_purchase, cohorts, retention_rate, unbounded_retention_rate,"
+        " revenue_per_customer from marts.retention_curve where segment_type = 'all'"
+        " and months_since_first_purchase < %s order by 1",
+        (MATRIX_OFFSETS,),
+    )
+    if not rows:
+        return ["(no closed month yet)"]
+    header = "month since first purchase " + " ".join(f"{k:>5}" for k, *_ in rows)
+    return [
+        header,
+        "cohorts averaged           " + " ".join(f"{cohorts:>5}" for _, cohorts, *_ in rows),
+        "active in that month       " + " ".join(f"{float(rate):>5.0%}" for _, _, rate, *_ in rows),
+        "active then or later       " + " ".join(f"{float(row[3]):>5.0%}" for row in rows),
+        "net revenue per customer   " + " ".join(f"{float(row[4]):>5.0f}" for row in rows),
+    ]
+
+
 def latest_forecasts(warehouse_dsn: str, days_shown: int = 6) -> list[str]:
     """Return the newest model per series with its first forecast days and horizon total."""
     models = _fetch(
@@ -118,13 +139,17 @@ def summary(source_dsn: str, warehouse_dsn: str, source_table: str, chart_paths:
         "== Customer retention by cohort (share of the cohort active in month k) ==",
         *retention_matrix(warehouse_dsn),
         "",
+        "== Average retention curve, all customers (closed months only, weighted by cohort size) ==",
+        *average_curve(warehouse_dsn),
+        "",
         "== Latest sales forecasts (daily net revenue, GBP) ==",
         *latest_forecasts(warehouse_dsn),
         "",
         "== Where the results are ==",
         f"Warehouse: {db.redact_dsn(warehouse_dsn)}",
         "Tables: core.transactions, quarantine.transactions, marts.cohort_retention,"
-        " marts.cohort_retention_matrix, marts.customer_cohort, marts.sales_daily,"
+        " marts.cohort_retention_matrix, marts.retention_curve, marts.customer_cohort,"
+        " marts.sales_daily,"
         " marts.sales_forecast, marts.forecast_model, ops.batch_report, ops.validation_result",
         *(f"Chart: {path}" for path in chart_paths),
     ]
