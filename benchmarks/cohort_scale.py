@@ -69,41 +69,14 @@ def _settings():
 
 
 def _run_months(source_dsn: str, warehouse_dsn: str, months: list) -> dict:
-    from cohortintel.cohorts import refresh_cohorts
-    from cohortintel.extract import extract_batch
-    from cohortintel.load import load_batch
-    from cohortintel.months import month_range, parse_month
-    from cohortintel.validate import validate_batch
+    from cohortintel.pipeline import STEPS, run_month
 
     settings = _settings()
-    steps = {"extract": 0.0, "validate": 0.0, "load": 0.0, "cohorts": 0.0}
+    seconds = dict.fromkeys(STEPS, 0.0)
     for month in months:
-        started = time.perf_counter()
-        batch = extract_batch(source_dsn, warehouse_dsn, month, settings, "bench")
-        steps["extract"] += time.perf_counter() - started
-
-        started = time.perf_counter()
-        first = parse_month(batch.window_first_month)
-        result = validate_batch(warehouse_dsn, batch.staging_table, month, first, settings, "bench")
-        steps["validate"] += time.perf_counter() - started
-
-        started = time.perf_counter()
-        load_batch(
-            warehouse_dsn,
-            batch.staging_table,
-            month,
-            first,
-            result["quarantined_by_rule"],
-            settings,
-            "bench",
-        )
-        steps["load"] += time.perf_counter() - started
-
-        started = time.perf_counter()
-        refresh_cohorts(warehouse_dsn, month_range(first, month), settings)
-        steps["cohorts"] += time.perf_counter() - started
-    steps["total"] = sum(steps.values())
-    return steps
+        run_month(source_dsn, warehouse_dsn, month, settings, "bench", seconds)
+    seconds["total"] = sum(seconds.values())
+    return seconds
 
 
 def _source_months(source_dsn: str) -> list:

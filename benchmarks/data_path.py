@@ -34,43 +34,18 @@ BENCH_PREFIX = "cohortintel_bench"
 def run_pipeline(source_dsn: str, warehouse_dsn: str) -> dict:
     from cohortintel.cohorts import build_cohorts
     from cohortintel.config import Settings
-    from cohortintel.extract import extract_batch
-    from cohortintel.load import load_batch
     from cohortintel.months import month_range, parse_month
-    from cohortintel.validate import validate_batch
+    from cohortintel.pipeline import STEPS, run_month
 
     settings = Settings()
-    steps = {"extract": 0.0, "validate": 0.0, "load": 0.0, "cohorts": 0.0}
+    steps = dict.fromkeys(STEPS, 0.0)
     for month in month_range(parse_month("2010-12"), parse_month("2011-12")):
-        started = time.perf_counter()
-        batch = extract_batch(source_dsn, warehouse_dsn, month, settings, "bench")
-        steps["extract"] += time.perf_counter() - started
-
-        started = time.perf_counter()
-        first = parse_month(batch.window_first_month)
-        result = validate_batch(warehouse_dsn, batch.staging_table, month, first, settings, "bench")
-        steps["validate"] += time.perf_counter() - started
-
-        started = time.perf_counter()
-        load_batch(
-            warehouse_dsn,
-            batch.staging_table,
-            month,
-            first,
-            result["quarantined_by_rule"],
-            settings,
-            "bench",
-        )
-        steps["load"] += time.perf_counter() - started
-
-        started = time.perf_counter()
-        build_cohorts(warehouse_dsn)
-        steps["cohorts"] += time.perf_counter() - started
+        run_month(source_dsn, warehouse_dsn, month, settings, "bench", steps)
 
     # One more rebuild over the whole loaded year: the SQL counterpart of the
     # pandas approach, which also computes the matrix once from every row.
     started = time.perf_counter()
-    build_cohorts(warehouse_dsn)
+    build_cohorts(warehouse_dsn, settings)
     steps["cohorts_once"] = time.perf_counter() - started
     return steps
 

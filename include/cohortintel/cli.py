@@ -4,6 +4,7 @@ Subcommands:
   demo         find or start PostgreSQL, load the Online Retail data into a source
                database, run the monthly DAG for every month, print the summary
   summary      print the summary of what the warehouse contains now
+  run-month    run every step of one month in this process, without Airflow
   rebuild-cohorts  rebuild the cohort marts from every loaded transaction
   airflow-env  print shell ``export`` lines that point Airflow at this project
 """
@@ -22,7 +23,7 @@ from pathlib import Path
 from cohortintel import db, report, source
 from cohortintel.config import Settings
 from cohortintel.environment import DatabaseNames, airflow_environment
-from cohortintel.months import parse_month
+from cohortintel.months import add_months, parse_month
 from cohortintel.postgres_server import (
     PostgresServer,
     drop_database,
@@ -185,6 +186,38 @@ def command_summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_run_month(args: argparse.Namespace) -> int:
+    """Run every step of one month in this process, without Airflow, for debugging."""
+    from cohortintel.months import month_start, parse_month
+    from cohortintel.pipeline import run_month
+    from cohortintel.publish import publish_forecasts, render_charts
+    from cohortintel.sales import build_sales_series, fit_forecasts
+
+    server = _server()
+    names = _names()
+    settings = Settings.from_env()
+    source_dsn = server.database_dsn(names.source)
+    warehouse_dsn = server.database_dsn(names.warehouse)
+    db.migrate(warehouse_dsn)
+    month = parse_month(args.month)
+    run_id = f"cli__{month:%Y-%m}"
+    counts = run_month(source_dsn, warehouse_dsn, month, settings, run_id)
+    build_sales_series(warehouse_dsn, settings)
+    interval = (
+        month_start(month, settings.business_timezone),
+        month_start(add_months(month, 1), settings.business_timezone),
+    )
+    fit_forecasts(warehouse_dsn, month, settings, run_id, interval)
+    publish_forecasts(warehouse_dsn, month)
+    charts = render_charts(warehouse_dsn, month, settings)
+    print(
+        f"cohortintel: {month:%Y-%m} done: {counts['rows_read']:,} rows read, "
+        f"{counts['rows_accepted']:,} accepted, {counts['rows_quarantined']:,} quarantined; "
+        f"charts: {', '.join(charts) or 'none'}"
+    )
+    return 0
+
+
 def command_rebuild_cohorts(args: argparse.Namespace) -> int:
     from cohortintel.cohorts import build_cohorts
 
@@ -256,6 +289,12 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("summary", help="print the summary of the warehouse").set_defaults(
         handler=command_summary
     )
+    run = commands.add_parser(
+        "run-month",
+        help="run every step of one month in this process, without Airflow (for debugging)",
+    )
+    run.add_argument("month", type=_month_argument, help="month to run, YYYY-MM")
+    run.set_defaults(handler=command_run_month)
     commands.add_parser(
         "rebuild-cohorts",
         help="rebuild the cohort marts from every loaded transaction (after changing segments)",

@@ -17,13 +17,10 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from cohortintel.cohorts import refresh_cohorts
 from cohortintel.config import Settings
-from cohortintel.extract import extract_batch
-from cohortintel.load import load_batch
 from cohortintel.months import month_range
+from cohortintel.pipeline import run_month
 from cohortintel.source import load_online_retail
-from cohortintel.validate import validate_batch
 from tests.integration.helpers import fetch
 
 pytestmark = pytest.mark.postgres
@@ -95,18 +92,7 @@ def test_sql_marts_match_pandas(make_database, warehouse_dsn, online_retail_csv)
     load_online_retail(source, online_retail_csv)
     settings = dataclasses.replace(Settings(), lookback_months=0)
     for month in month_range(FIRST, LAST):
-        batch = extract_batch(source, warehouse_dsn, month, settings, "check")
-        result = validate_batch(warehouse_dsn, batch.staging_table, month, month, settings, "check")
-        load_batch(
-            warehouse_dsn,
-            batch.staging_table,
-            month,
-            month,
-            result["quarantined_by_rule"],
-            settings,
-            "check",
-        )
-        refresh_cohorts(warehouse_dsn, [month], settings)
+        run_month(source, warehouse_dsn, month, settings, "check")
 
     columns = [
         "segment_type",
