@@ -337,11 +337,14 @@ def validate_batch(
     rules = build_rules(settings, window_start, window_end)
     outcomes = run_expectations(warehouse_dsn, staging_table, rules)
     with db.transaction(warehouse_dsn) as cur:
+        # Clears marks of an earlier attempt on the same batch. A fresh staging table
+        # has none, and rewriting every row would cost more than the validation.
         cur.execute(
-            db.sql.SQL("update {} set quarantine_rules = '{{}}'").format(
-                db.identifier(staging_table)
-            )
+            db.sql.SQL(
+                "update {} set quarantine_rules = '{{}}' where cardinality(quarantine_rules) > 0"
+            ).format(db.identifier(staging_table))
         )
+        cur.execute("set local work_mem = '64MB'")
         for rule, outcome in zip(rules, outcomes, strict=True):
             if rule.row_level and outcome.unexpected_ids:
                 _mark_rule(cur, staging_table, rule, outcome)
