@@ -126,6 +126,7 @@ def child_handwritten(source_dsn: str, warehouse_dsn: str) -> dict:
 def child_pandas(source_dsn: str, warehouse_dsn: str) -> dict:
     import pandas as pd
     import psycopg2
+    from naive_pandas import purchase_lines
 
     started = time.perf_counter()
     buffer = io.BytesIO()
@@ -143,14 +144,7 @@ def child_pandas(source_dsn: str, warehouse_dsn: str) -> dict:
     read_seconds = time.perf_counter() - started
 
     started = time.perf_counter()
-    content = [column for column in frame.columns if column != "invoice_line_id"]
-    frame = frame.drop_duplicates(subset=content)
-    purchases = frame[
-        (frame["quantity"] > 0)
-        & (frame["unit_price"] > 0)
-        & ~frame["invoice_no"].str.startswith(("C", "A"))
-        & frame["customer_id"].notna()
-    ]
+    purchases = purchase_lines(frame)
     month_index = (
         pd.to_datetime(purchases["invoice_date"]).dt.year * 12
         + pd.to_datetime(purchases["invoice_date"]).dt.month

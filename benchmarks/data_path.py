@@ -53,6 +53,7 @@ def run_pipeline(source_dsn: str, warehouse_dsn: str) -> dict:
 def run_pandas(source_dsn: str) -> dict:
     import pandas as pd
     import psycopg2
+    from naive_pandas import purchase_lines
 
     started = time.perf_counter()
     conn = psycopg2.connect(source_dsn)
@@ -64,14 +65,7 @@ def run_pandas(source_dsn: str) -> dict:
     read_seconds = time.perf_counter() - started
 
     started = time.perf_counter()
-    content = [column for column in frame.columns if column != "invoice_line_id"]
-    frame = frame.drop_duplicates(subset=content)
-    purchases = frame[
-        (frame["quantity"] > 0)
-        & (frame["unit_price"] > 0)
-        & ~frame["invoice_no"].str.startswith(("C", "A"))
-        & frame["customer_id"].notna()
-    ]
+    purchases = purchase_lines(frame)
     months = purchases["invoice_date"].dt.to_period("M")
     activity = pd.DataFrame(
         {"customer_id": purchases["customer_id"], "month": months}

@@ -1,8 +1,8 @@
 """The monthly data path without the scheduler: extract, validate, load, refresh cohorts.
 
-The DAG runs these steps as separate tasks; this module chains them in one
-process for the command line, the benchmarks and the tests, so that all of
-them exercise exactly the functions the tasks call.
+The DAG runs these steps as separate tasks. This module chains them in one
+process for the command line, the benchmarks and the tests, so all of them
+call exactly the functions the tasks call.
 """
 
 from __future__ import annotations

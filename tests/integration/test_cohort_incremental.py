@@ -5,7 +5,7 @@ arrive late, and a random sequence of monthly runs (any order, repeats, a
 look-back window). Each run replaces its months in core.transactions with the
 rows that have arrived by then and refreshes the cohorts of those months, as
 the DAG does. After every run the marts must equal a full rebuild from the
-same fact table; the rebuild leaves the same state, so the next run goes on
+same fact table. The rebuild leaves that same state, so the next run goes on
 from it.
 """
 
@@ -69,13 +69,13 @@ def replace_months(dsn: str, rows: list[tuple], months: list[dt.date], arrived_b
         cur.execute(
             "delete from core.transactions where occurred_month = any(%s::date[])", (months,)
         )
-    wanted = {f"{month:%Y-%m}" for month in months}
+    month_keys = {f"{month:%Y-%m}" for month in months}
     insert_transactions(
         dsn,
         [
             as_transaction(index, row)
             for index, row in enumerate(rows)
-            if f"{add_months(FIRST_MONTH, row[0]):%Y-%m}" in wanted and row[6] <= arrived_by
+            if f"{add_months(FIRST_MONTH, row[0]):%Y-%m}" in month_keys and row[6] <= arrived_by
         ],
     )
 

@@ -103,7 +103,7 @@ def test_forecast_staged_and_published(series_dsn):
         "select model_kind, n_obs, training_end, run_id from marts.forecast_model where as_of_month = %s",
         (MARCH,),
     )
-    # 27 trading days are fewer than a seasonal model needs, and the fallback says so.
+    # 27 trading days are fewer than a seasonal model needs, so the fallback is recorded.
     assert model == ("arima", 27, dt.date(2011, 3, 31), "run-1")
     first_day = fetch(series_dsn, "select min(period_start) from marts.sales_forecast")
     # 31 March 2011 is a Thursday; Friday 1 April is the next trading day.

@@ -1,7 +1,7 @@
--- Rebuilds every cell of the touched cohorts from core.customer_month, then
--- gives untouched cohorts the cells of months they have newly lived (nobody
--- of theirs bought in a month that touched no cohort member) and drops cells
--- past the latest loaded month.
+-- Rebuilds every cell of the touched cohorts from core.customer_month. Then
+-- it adds zero cells to untouched cohorts for months they have newly lived,
+-- because none of their customers bought in the refreshed months, and drops
+-- cells past the latest loaded month.
 -- grain: marts.cohort_cell, one row per (segment_type, segment, cohort_month,
 -- months_since_first_purchase)
 delete from marts.cohort_cell as cell

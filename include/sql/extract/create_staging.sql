@@ -1,4 +1,4 @@
--- Empty staging table for one extracted batch; the extract fills it with COPY.
+-- Empty staging table for one extracted batch, which the extract fills with COPY.
 -- grain: one row per source line of the batch window; key: staging_row_id, because
 -- source ids may be null or repeated and the validate step must still tell rows apart
 drop table if exists {staging_table};
