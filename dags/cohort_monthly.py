@@ -131,6 +131,7 @@ def cohort_monthly():
             batch["quarantined_by_rule"],
             SETTINGS,
             _run_id(),
+            batch.get("source_digests"),
         )
         return {
             "table": "core.transactions",

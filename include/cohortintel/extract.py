@@ -10,11 +10,13 @@ database, the batch stays inside it as one INSERT ... SELECT.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import logging
 import os
 import threading
 import zoneinfo
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import psycopg2
 import psycopg2.errors
@@ -45,6 +47,8 @@ class Batch:
     window_first_month: str
     staging_table: str
     rows_read: int
+    # Digest of each extracted month's source rows, stored by the load (ops.loaded_month).
+    source_digests: dict[str, str] = field(default_factory=dict)
 
     def to_xcom(self) -> dict:
         return asdict(self)
@@ -145,6 +149,100 @@ def _copy_between(source_dsn: str, select_sql: str, warehouse_cur, staging_table
         raise errors[0]
 
 
+# Settings that change what a load makes of the same source rows. A change to
+# any of them makes every look-back month count as changed.
+DIGEST_SETTINGS = (
+    "source_table",
+    "extract_sql",
+    "source_timezone",
+    "business_timezone",
+    "currency",
+    "accepted_currencies",
+    "return_order_prefix",
+    "adjustment_order_prefix",
+    "max_quarantine_share",
+    "max_missing_customer_share",
+)
+
+
+def settings_digest(settings: Settings) -> str:
+    """Return a short digest of the mapping SQL and the settings that shape a load."""
+    shaping = {name: getattr(settings, name) for name in DIGEST_SETTINGS}
+    shaping["mapping_sql"] = db.read_sql(settings.extract_sql)
+    text = json.dumps(shaping, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def source_digests(
+    source_dsn: str, first: dt.date, last: dt.date, settings: Settings
+) -> dict[dt.date, str]:
+    """Return a digest of the mapped source rows of each month from ``first`` to ``last``.
+
+    The digest is the row count and the sum of a 64-bit hash of every mapped row,
+    so it ignores row order and changes when a row is added, removed or edited.
+    A month without rows gets the digest of zero rows.
+    """
+    shaping = settings_digest(settings)
+    with db.transaction(source_dsn) as cur:
+        # Row text depends on these session settings; fix them so that every
+        # process computes the same digest.
+        cur.execute("set local timezone = 'UTC'")
+        cur.execute("set local datestyle = 'ISO, YMD'")
+        cur.execute("set local extra_float_digits = 1")
+        mapped = _mapping_query(
+            cur,
+            settings,
+            _local_naive(first, settings),
+            _local_naive(add_months(last, 1), settings),
+            include_undated=False,
+        )
+        month_of = cur.mogrify(
+            "date_trunc('month', mapped.occurred_at at time zone %s)::date",
+            (settings.business_timezone,),
+        ).decode()
+        try:
+            cur.execute(
+                f"select {month_of}, count(*), sum(hashtextextended(mapped::text, 0)::numeric)"
+                f" from ({mapped}) as mapped group by 1"
+            )
+        except (psycopg2.errors.UndefinedColumn, psycopg2.errors.UndefinedTable) as error:
+            raise _explain_mapping_error(error, source_dsn, settings) from error
+        found = {month: f"{rows}:{hashes}:{shaping}" for month, rows, hashes in cur.fetchall()}
+    return {month: found.get(month, f"0:0:{shaping}") for month in month_range(first, last)}
+
+
+def _loaded_digests(warehouse_dsn: str, first: dt.date, last: dt.date) -> dict[dt.date, str]:
+    with db.transaction(warehouse_dsn) as cur:
+        cur.execute(
+            "select month, source_digest from ops.loaded_month where month between %s and %s",
+            (first, last),
+        )
+        return dict(cur.fetchall())
+
+
+def _first_changed_month(
+    source_dsn: str, warehouse_dsn: str, month: dt.date, settings: Settings
+) -> tuple[dt.date, dict[dt.date, str]]:
+    """Return the first look-back month that changed since its load, and every month's digest.
+
+    Leading look-back months whose source rows and settings are unchanged since
+    they were loaded are left out of the batch; the run's own month never is.
+    """
+    first = add_months(month, -settings.lookback_months)
+    digests = source_digests(source_dsn, first, month, settings)
+    loaded = _loaded_digests(warehouse_dsn, first, month)
+    while first < month and loaded.get(first) == digests[first]:
+        rows = digests[first].split(":", 1)[0]
+        log.info(
+            "Look-back month %s is unchanged in the source since it was loaded (%s rows); "
+            "it is not extracted again",
+            f"{first:%Y-%m}",
+            rows,
+        )
+        first = add_months(first, 1)
+    return first, digests
+
+
 def same_database(source_dsn: str, warehouse_dsn: str) -> bool:
     """Tell whether two connection strings point at the same database on the same server."""
     source = psycopg2.extensions.parse_dsn(source_dsn)
@@ -160,8 +258,12 @@ def extract_batch(
     settings: Settings,
     run_id: str,
 ) -> Batch:
-    """Copy the source rows of the batch ending with ``month`` into a fresh staging table."""
-    window_first = add_months(month, -settings.lookback_months)
+    """Copy the source rows of the batch ending with ``month`` into a fresh staging table.
+
+    The batch starts at the first look-back month whose source rows changed
+    since it was loaded, or at ``month`` when none did.
+    """
+    window_first, digests = _first_changed_month(source_dsn, warehouse_dsn, month, settings)
     staging_table = staging_table_for(month)
     window_start = _local_naive(window_first, settings)
     window_end = _local_naive(add_months(month, 1), settings)
@@ -195,13 +297,20 @@ def extract_batch(
             f"{month:%Y-%m}",
         )
     record_month_status(
-        source_dsn, warehouse_dsn, month_range(window_first, month), settings, run_id
+        source_dsn,
+        warehouse_dsn,
+        month_range(add_months(month, -settings.lookback_months), month),
+        settings,
+        run_id,
     )
     return Batch(
         batch_month=month.isoformat(),
         window_first_month=window_first.isoformat(),
         staging_table=staging_table,
         rows_read=rows_read,
+        source_digests={
+            key.isoformat(): digest for key, digest in digests.items() if key >= window_first
+        },
     )
 
 

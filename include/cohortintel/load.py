@@ -24,8 +24,13 @@ def load_batch(
     quarantined_by_rule: dict[str, int],
     settings: Settings,
     run_id: str,
+    source_digests: dict[str, str] | None = None,
 ) -> dict[str, int]:
-    """Replace the window's months in ``core.transactions`` and record the run's row counts."""
+    """Replace the window's months in ``core.transactions`` and record the run's row counts.
+
+    ``source_digests`` (month to digest, from the extract) are stored with the
+    load in ``ops.loaded_month``, so a later run can skip unchanged months.
+    """
     params = {
         "batch_month": batch_month,
         "window_first_month": window_first_month,
@@ -45,6 +50,14 @@ def load_batch(
                 f"Batch {staging_table} read {rows_read} rows but {rows_accepted} were accepted "
                 f"and {rows_quarantined} quarantined; the load was rolled back. Check for another "
                 f"writer of core.transactions in {window_first_month:%Y-%m} to {batch_month:%Y-%m}."
+            )
+        for month, digest in (source_digests or {}).items():
+            cur.execute(
+                "insert into ops.loaded_month (month, source_rows, source_digest, loaded_by_run_id)"
+                " values (%s, %s, %s, %s) on conflict (month) do update set"
+                " source_rows = excluded.source_rows, source_digest = excluded.source_digest,"
+                " loaded_by_run_id = excluded.loaded_by_run_id, loaded_at = now()",
+                (month, int(digest.split(":", 1)[0]), digest, run_id),
             )
     # Fresh statistics keep the cohort refresh on hash aggregates right after a
     # bulk load, before autovacuum would get to the table.

@@ -56,6 +56,7 @@ def run_month(
         result["quarantined_by_rule"],
         settings,
         run_id,
+        batch.source_digests,
     )
     timings["load"] = timings.get("load", 0.0) + time.perf_counter() - started
 

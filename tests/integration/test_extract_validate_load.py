@@ -57,7 +57,7 @@ def run_month(
     batch = extract_batch(source_dsn, warehouse_dsn, month, settings, run_id)
     first = dt.date.fromisoformat(batch.window_first_month)
     validation = validate_batch(warehouse_dsn, batch.staging_table, month, first, settings, run_id)
-    return load_batch(
+    counts = load_batch(
         warehouse_dsn,
         batch.staging_table,
         month,
@@ -65,7 +65,9 @@ def run_month(
         validation["quarantined_by_rule"],
         settings,
         run_id,
+        batch.source_digests,
     )
+    return {**counts, "window_first_month": first}
 
 
 def snapshot(dsn: str) -> dict[str, list]:
@@ -159,6 +161,65 @@ def test_rerun_leaves_tables_identical(source_dsn, warehouse_dsn):
     first = snapshot(warehouse_dsn)
     run_month(source_dsn, warehouse_dsn, JULY, SETTINGS, "run-2")
     assert snapshot(warehouse_dsn) == first
+
+
+def add_source_line(source_dsn: str, line: str) -> None:
+    """Append one line, in the CSV's column order, to the source table."""
+    order, stock, description, quantity, when, price, customer, country = line.split(",")
+    with db.transaction(source_dsn) as cur:
+        cur.execute(
+            "insert into public.invoice_lines (invoice_no, stock_code, description, quantity,"
+            " invoice_date, unit_price, customer_id, country)"
+            " values (%s, %s, %s, %s, %s, %s, %s, %s)",
+            (order, stock, description, quantity, when, price, customer or None, country),
+        )
+
+
+def test_unchanged_lookback_month_not_extracted_again(source_dsn, warehouse_dsn):
+    run_month(source_dsn, warehouse_dsn, JUNE, SETTINGS, "run-june")
+    june = snapshot(warehouse_dsn)
+    july = run_month(source_dsn, warehouse_dsn, JULY, SETTINGS, "run-july")
+    assert july["window_first_month"] == JULY
+    assert july["rows_read"] == 6  # July's seven lines less line 8, which is in August
+    after = snapshot(warehouse_dsn)
+    assert [row for row in after["transactions"] if row[4] == JUNE] == june["transactions"]
+    assert fetch(warehouse_dsn, "select month, source_rows from ops.loaded_month order by 1") == [
+        (dt.date(2011, 5, 1), 0),  # June's look-back month: loaded empty
+        (JUNE, 1),
+        (JULY, 6),
+    ]
+
+
+def test_late_row_in_lookback_month_loaded(source_dsn, warehouse_dsn):
+    run_month(source_dsn, warehouse_dsn, JUNE, SETTINGS, "run-june")
+    add_source_line(
+        source_dsn, "536400,22111,LATE LINE,3,2011-06-15 12:00:00,1.50,17850,United Kingdom"
+    )
+    july = run_month(source_dsn, warehouse_dsn, JULY, SETTINGS, "run-july")
+    assert july["window_first_month"] == JUNE
+    assert fetch(
+        warehouse_dsn,
+        "select order_id, amount from core.transactions where occurred_month = %s order by 1",
+        (JUNE,),
+    ) == [("536365", Decimal("15.300")), ("536400", Decimal("4.500"))]
+
+
+def test_edited_row_in_lookback_month_reloaded(source_dsn, warehouse_dsn):
+    run_month(source_dsn, warehouse_dsn, JUNE, SETTINGS, "run-june")
+    with db.transaction(source_dsn) as cur:
+        cur.execute("update public.invoice_lines set unit_price = 2.00 where invoice_line_id = 1")
+    july = run_month(source_dsn, warehouse_dsn, JULY, SETTINGS, "run-july")
+    assert july["window_first_month"] == JUNE
+    assert fetch(warehouse_dsn, "select amount from core.transactions where source_row_id = 1") == [
+        (Decimal("12.000"),)
+    ]
+
+
+def test_changed_setting_reloads_lookback_month(source_dsn, warehouse_dsn):
+    run_month(source_dsn, warehouse_dsn, JUNE, SETTINGS, "run-june")
+    changed = dataclasses.replace(SETTINGS, return_order_prefix="R")
+    july = run_month(source_dsn, warehouse_dsn, JULY, changed, "run-july")
+    assert july["window_first_month"] == JUNE
 
 
 def test_month_status_marks_closed_months(source_dsn, warehouse_dsn):
