@@ -71,6 +71,11 @@ def refresh_cohorts(
         cur.execute(
             "create temporary table touched_cohort (cohort_month date primary key) on commit drop"
         )
+        cur.execute(
+            "create temporary table last_active_change (segment_type text, segment text,"
+            " cohort_month date, old_last_active_month date, new_last_active_month date,"
+            " customers bigint) on commit drop"
+        )
         params = {
             "months": refresh,
             "last_month": last_month,

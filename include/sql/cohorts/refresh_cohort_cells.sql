@@ -1,7 +1,9 @@
--- Rebuilds every cell of the touched cohorts from core.customer_month. Then
--- it adds zero cells to untouched cohorts for months they have newly lived,
--- because none of their customers bought in the refreshed months, and drops
--- cells past the latest loaded month.
+-- Rebuilds every cell of the cohorts whose membership changed (touched_cohort)
+-- from core.customer_month. Every other cohort keeps its members, so only two
+-- things can change in it: its cells in the refreshed months, recounted from
+-- those months' rows, and its unbounded counts, shifted by the customers whose
+-- last active month moved (last_active_change). Months a cohort has newly
+-- lived get cells, and cells past the latest loaded month are dropped.
 -- grain: marts.cohort_cell, one row per (segment_type, segment, cohort_month,
 -- months_since_first_purchase)
 delete from marts.cohort_cell as cell
@@ -114,8 +116,8 @@ left join unbounded
     and cells.cohort_month = unbounded.cohort_month
     and cells.activity_month = unbounded.activity_month;
 
--- Untouched cohorts: no member bought or returned anything in the refreshed
--- months, so each newly lived month is a real 0.
+-- Every cohort gets a cell for each month it has newly lived, starting at 0;
+-- the next statement adds the activity of the refreshed months.
 with
 cohorts as (
     select segment_type, segment, cohort_month, max(cohort_size) as cohort_size
@@ -149,3 +151,111 @@ select
     cohort_size, 0, 0, 0
 from new_cells
 on conflict do nothing;
+
+-- Cohorts with unchanged membership: recount the refreshed months and shift
+-- the unbounded counts in one update, so that no row ever holds more active
+-- than unbounded customers.
+with
+month_activity as (
+    select
+        segments.segment_type,
+        segments.segment,
+        cohort.cohort_month,
+        customer_month.activity_month,
+        count(*) filter (where customer_month.is_active) as active_customers,
+        sum(customer_month.net_revenue) as revenue
+    from core.customer_month
+    inner join marts.customer_cohort as cohort using (customer_id)
+    cross join lateral (
+        values
+            ('all', 'All customers'),
+            ('country', coalesce(cohort.first_country, 'Unknown'))
+    ) as segments (segment_type, segment)
+    where
+        customer_month.activity_month = any(%(months)s::date[])
+        and customer_month.activity_month >= cohort.cohort_month
+        and (segments.segment_type = 'all' or %(segment_by_country)s)
+        and not exists (
+            select 1 from touched_cohort where touched_cohort.cohort_month = cohort.cohort_month
+        )
+    group by 1, 2, 3, 4
+),
+
+-- A customer whose last active month moved from old to new counts in the
+-- unbounded cells after the earlier of the two, up to the later one: +1 when
+-- the month moved later, -1 when it moved earlier.
+unbounded_shift as (
+    select
+        cell.segment_type,
+        cell.segment,
+        cell.cohort_month,
+        cell.months_since_first_purchase,
+        sum(
+            case
+                when change.new_last_active_month > change.old_last_active_month
+                    then change.customers
+                else -change.customers
+            end
+        ) as shift
+    from last_active_change as change
+    inner join marts.cohort_cell as cell
+        on cell.segment_type = change.segment_type
+        and cell.segment = change.segment
+        and cell.cohort_month = change.cohort_month
+        and cell.activity_month
+            > least(change.old_last_active_month, change.new_last_active_month)
+        and cell.activity_month
+            <= greatest(change.old_last_active_month, change.new_last_active_month)
+    where not exists (
+        select 1 from touched_cohort where touched_cohort.cohort_month = change.cohort_month
+    )
+    group by 1, 2, 3, 4
+),
+
+changed as (
+    select
+        cell.segment_type,
+        cell.segment,
+        cell.cohort_month,
+        cell.months_since_first_purchase,
+        case
+            when cell.activity_month = any(%(months)s::date[])
+                then coalesce(month_activity.active_customers, 0)
+            else cell.active_customers
+        end as active_customers,
+        case
+            when cell.activity_month = any(%(months)s::date[])
+                then coalesce(month_activity.revenue, 0)
+            else cell.revenue
+        end as revenue,
+        cell.unbounded_active_customers + coalesce(unbounded_shift.shift, 0)
+            as unbounded_active_customers
+    from marts.cohort_cell as cell
+    left join month_activity
+        on cell.segment_type = month_activity.segment_type
+        and cell.segment = month_activity.segment
+        and cell.cohort_month = month_activity.cohort_month
+        and cell.activity_month = month_activity.activity_month
+    left join unbounded_shift
+        on cell.segment_type = unbounded_shift.segment_type
+        and cell.segment = unbounded_shift.segment
+        and cell.cohort_month = unbounded_shift.cohort_month
+        and cell.months_since_first_purchase = unbounded_shift.months_since_first_purchase
+    where
+        (cell.activity_month = any(%(months)s::date[]) or unbounded_shift.shift is not null)
+        and not exists (
+            select 1 from touched_cohort where touched_cohort.cohort_month = cell.cohort_month
+        )
+)
+
+update marts.cohort_cell as cell
+set
+    active_customers = changed.active_customers,
+    revenue = changed.revenue,
+    unbounded_active_customers = changed.unbounded_active_customers
+from changed
+where
+    cell.segment_type = changed.segment_type
+    and cell.segment = changed.segment
+    and cell.cohort_month = changed.cohort_month
+    and cell.months_since_first_purchase = changed.months_since_first_purchase;

@@ -1,13 +1,8 @@
--- Recomputes the cohort of every touched customer and collects the cohorts
--- whose counts may have changed (old and new) in the temporary table
--- touched_cohort (created by the caller).
+-- Recomputes the cohort of every touched customer. Collects in the temporary
+-- table touched_cohort (created by the caller) the cohorts whose membership
+-- changed, old and new, and in last_active_change the customers who stayed in
+-- their cohort but whose last active month moved.
 -- grain: marts.customer_cohort, one row per customer with a purchase
-insert into touched_cohort (cohort_month)
-select distinct cohort.cohort_month
-from marts.customer_cohort as cohort
-inner join touched_customer using (customer_id)
-on conflict do nothing;
-
 create temporary table touched_span on commit drop as
 select
     customer_month.customer_id,
@@ -20,27 +15,66 @@ group by customer_month.customer_id;
 
 -- A customer whose cohort month lies outside the refreshed months and is still
 -- the first active month keeps its cohort and first country: the first
--- purchase line is in a month nothing rewrote. Only the last active month moves.
-update marts.customer_cohort as cohort
-set last_active_month = span.last_active_month
-from touched_span as span
-where
-    cohort.customer_id = span.customer_id
-    and cohort.cohort_month = span.cohort_month
-    and cohort.cohort_month <> all(%(months)s::date[]);
+-- purchase line is in a month nothing rewrote. Only the last active month
+-- moves; the old value comes from the second, unmodified reference to the table.
+with
+moved as (
+    update marts.customer_cohort as cohort
+    set last_active_month = span.last_active_month
+    from touched_span as span, marts.customer_cohort as before
+    where
+        cohort.customer_id = span.customer_id
+        and before.customer_id = cohort.customer_id
+        and cohort.cohort_month = span.cohort_month
+        and cohort.cohort_month <> all(%(months)s::date[])
+        and cohort.last_active_month <> span.last_active_month
+    returning
+        cohort.cohort_month,
+        cohort.first_country,
+        before.last_active_month as old_last_active_month,
+        span.last_active_month as new_last_active_month
+)
 
-delete from marts.customer_cohort as cohort
-using touched_customer
-where
-    cohort.customer_id = touched_customer.customer_id
-    and not exists (
-        select 1
-        from touched_span as span
-        where
-            span.customer_id = cohort.customer_id
-            and span.cohort_month = cohort.cohort_month
-            and cohort.cohort_month <> all(%(months)s::date[])
-    );
+insert into last_active_change (
+    segment_type, segment, cohort_month, old_last_active_month, new_last_active_month, customers
+)
+select
+    segments.segment_type,
+    segments.segment,
+    moved.cohort_month,
+    moved.old_last_active_month,
+    moved.new_last_active_month,
+    count(*)
+from moved
+cross join lateral (
+    values
+        ('all', 'All customers'),
+        ('country', coalesce(moved.first_country, 'Unknown'))
+) as segments (segment_type, segment)
+where segments.segment_type = 'all' or %(segment_by_country)s
+group by 1, 2, 3, 4, 5;
+
+with
+gone as (
+    delete from marts.customer_cohort as cohort
+    using touched_customer
+    where
+        cohort.customer_id = touched_customer.customer_id
+        and not exists (
+            select 1
+            from touched_span as span
+            where
+                span.customer_id = cohort.customer_id
+                and span.cohort_month = cohort.cohort_month
+                and cohort.cohort_month <> all(%(months)s::date[])
+        )
+    returning cohort.cohort_month
+)
+
+insert into touched_cohort (cohort_month)
+select distinct cohort_month
+from gone
+on conflict do nothing;
 
 with
 final as (
@@ -69,16 +103,18 @@ final as (
         from marts.customer_cohort as kept
         where kept.customer_id = span.customer_id
     )
-)
+),
 
-insert into marts.customer_cohort (
-    customer_id, cohort_month, first_purchase_at, first_country, last_active_month
+added as (
+    insert into marts.customer_cohort (
+        customer_id, cohort_month, first_purchase_at, first_country, last_active_month
+    )
+    select customer_id, cohort_month, first_purchase_at, first_country, last_active_month
+    from final
+    returning cohort_month
 )
-select customer_id, cohort_month, first_purchase_at, first_country, last_active_month
-from final;
 
 insert into touched_cohort (cohort_month)
-select distinct cohort.cohort_month
-from marts.customer_cohort as cohort
-inner join touched_customer using (customer_id)
+select distinct cohort_month
+from added
 on conflict do nothing;
