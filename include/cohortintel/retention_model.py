@@ -180,8 +180,8 @@ def validate_survivors(
     if fractional.size:
         period = int(fractional[0])
         raise ValueError(
-            f"{name} has the non-integer count {values[period]} at period {period}; "
-            "pass customer counts, not rates."
+            f"{name} has the non-integer count {values[period]} at period {period}. "
+            "Pass customer counts, not rates."
         )
     negative = np.flatnonzero(values < 0)
     if negative.size:
@@ -190,7 +190,7 @@ def validate_survivors(
     expected_start = values[0] if cohort_size is None else cohort_size
     if expected_start <= 0:
         raise ValueError(
-            f"{name} starts with {values[0]:g} customers; a cohort needs at least one. "
+            f"{name} starts with {values[0]:g} customers, but a cohort needs at least one. "
             "Leave empty cohorts out."
         )
     if values[0] != expected_start:
@@ -391,7 +391,7 @@ def fit_sbg_pooled(curves: Sequence[Sequence[float]]) -> SBGFit:
     with RetentionModelWarning.
     """
     if len(curves) == 0:
-        raise ValueError("curves is empty; pass at least one survivor curve to fit.")
+        raise ValueError("curves is empty. Pass at least one survivor curve to fit.")
     validated = [validate_survivors(curve, name=f"curve {i}") for i, curve in enumerate(curves)]
     if max(len(curve) for curve in validated) < 2:
         raise ValueError(
@@ -470,7 +470,7 @@ def project_survivors(
     through_period: int,
     cohort_size: int,
     draws: int = DEFAULT_DRAWS,
-    seed: int | None = 0,
+    seed: int | np.random.SeedSequence | None = 0,
 ) -> CohortProjection:
     """Project a cohort's unbounded retention rate for periods last_observed+1..through_period.
 
@@ -569,7 +569,7 @@ def project_cohort(
     if fit is None:
         if curve.size < 2:
             raise ValueError(
-                f"unbounded_active_customers has {curve.size} observed month(s); fitting a "
+                f"unbounded_active_customers has {curve.size} observed month(s). Fitting a "
                 "cohort alone needs at least 2 (months 0 and 1). Pass the pooled fit of the "
                 "cohort's segment as fit= to project a younger cohort."
             )
@@ -583,3 +583,158 @@ def project_cohort(
         draws=draws,
         seed=seed,
     )
+
+
+@dataclass(frozen=True)
+class SegmentProjection:
+    """Projected cells of every cohort of one segment, with the pooled fit behind them."""
+
+    cells: pd.DataFrame
+    fit: SBGFit
+    active_share: pd.Series
+
+
+def _cohort_curves(cells: pd.DataFrame) -> dict:
+    """Split a segment's cells into validated survivor curves keyed by cohort_month."""
+    missing = [column for column in CELL_COLUMNS if column not in cells.columns]
+    if missing:
+        raise ValueError(
+            f"cells is missing the column(s) {', '.join(missing)}. Expected the columns of "
+            f"marts.cohort_cell: {', '.join(CELL_COLUMNS)}."
+        )
+    if cells.empty:
+        raise ValueError("cells is empty. Pass the observed cells of at least one cohort.")
+    for column in ("segment_type", "segment"):
+        if column in cells.columns and cells[column].nunique(dropna=False) > 1:
+            raise ValueError(
+                f"cells mixes {cells[column].nunique(dropna=False)} values of {column}. "
+                "Cohorts of different segments do not share alpha and beta. Group the "
+                "cells by segment_type and segment and project each group."
+            )
+
+    curves = {}
+    for cohort_month, cohort in cells.groupby("cohort_month", sort=True):
+        cohort = cohort.sort_values("months_since_first_purchase")
+        months = cohort["months_since_first_purchase"].to_numpy()
+        if not np.array_equal(months, np.arange(months.size)):
+            raise ValueError(
+                f"cohort {cohort_month} has the months since first purchase "
+                f"{months.tolist()}. Expected every month from 0 to its last one once. "
+                "Pass every cell the cohort has lived."
+            )
+        sizes = cohort["cohort_size"].unique()
+        if sizes.size != 1:
+            raise ValueError(
+                f"cohort {cohort_month} has several cohort sizes {sorted(sizes.tolist())}. "
+                "A cohort's size is fixed at its first month."
+            )
+        curves[cohort_month] = validate_survivors(
+            cohort["unbounded_active_customers"].to_numpy(),
+            int(sizes[0]),
+            name=f"unbounded_active_customers of cohort {cohort_month}",
+        )
+    return curves
+
+
+def active_share_by_month(
+    cells: pd.DataFrame, through_month: int, min_months_after: int = 1
+) -> pd.Series:
+    """Estimate the active share of the unbounded survivors at each month since first purchase.
+
+    The share at month k is the sum of ``active_customers`` over the sum of
+    ``unbounded_active_customers`` at k, pooled over the cohorts that have lived at
+    least ``min_months_after`` months after k. A cohort's last month is left out
+    because there every unbounded survivor is active by definition. Months without
+    such a cohort, up to ``through_month``, repeat the last estimated share.
+
+    NOTE: a cohort observed only a few months past k undercounts its unbounded
+    survivors at k, because purchases after its last month are not in the data yet.
+    That inflates the share. A larger ``min_months_after`` reduces the bias at the
+    cost of pooling fewer cohorts.
+    """
+    if min_months_after < 1:
+        raise ValueError(
+            f"min_months_after must be 1 or more, got {min_months_after}. In a cohort's "
+            "last month every unbounded survivor is active, so that month says nothing."
+        )
+    last_month = cells.groupby("cohort_month")["months_since_first_purchase"].transform("max")
+    usable = cells[cells["months_since_first_purchase"] + min_months_after <= last_month]
+    totals = usable.groupby("months_since_first_purchase")[
+        ["active_customers", "unbounded_active_customers"]
+    ].sum()
+    totals = totals[totals["unbounded_active_customers"] > 0]
+    share = totals["active_customers"] / totals["unbounded_active_customers"]
+
+    months = pd.RangeIndex(
+        0, max(through_month, int(cells["months_since_first_purchase"].max())) + 1
+    )
+    share = share.reindex(months)
+    # Every customer is active in the month of the first purchase.
+    share.iloc[0] = 1.0
+    share = share.ffill()
+    share.index.name = "months_since_first_purchase"
+    share.name = "active_share"
+    return share
+
+
+def project_segment(
+    cells: pd.DataFrame,
+    through_month: int,
+    draws: int = DEFAULT_DRAWS,
+    seed: int | None = 0,
+    min_months_after: int = 1,
+) -> SegmentProjection:
+    """Project every cohort of one segment through ``through_month`` with a pooled sBG fit.
+
+    ``cells`` has the columns of ``marts.cohort_cell`` listed in ``CELL_COLUMNS``, one
+    row per cohort and month it has lived, for a single segment. Only closed months
+    belong in it. All cohorts share one (alpha, beta) fitted by ``fit_sbg_pooled``.
+    Each cohort's projection starts from its own last unbounded count.
+
+    The result has one row per cohort and projected month with the unbounded
+    retention rate and its 80 % and 95 % intervals, and ``retention_rate``, the
+    share of the cohort active in that month. That rate is the projected unbounded
+    rate times ``active_share_by_month`` at the same month.
+
+    NOTE: the active rate carries no interval, because the uncertainty of the
+    active share is not modelled.
+    """
+    curves = _cohort_curves(cells)
+    fit = fit_sbg_pooled(list(curves.values()))
+    share = active_share_by_month(cells, through_month, min_months_after)
+    seeds = np.random.SeedSequence(seed).spawn(len(curves))
+
+    frames = []
+    for (cohort_month, curve), cohort_seed in zip(curves.items(), seeds, strict=True):
+        projection = project_survivors(
+            fit,
+            survivors=int(curve[-1]),
+            last_observed=curve.size - 1,
+            through_period=through_month,
+            cohort_size=int(curve[0]),
+            draws=draws,
+            seed=cohort_seed,
+        )
+        frame = projection.to_frame().rename(
+            columns={
+                name: f"unbounded_{name}"
+                for name in ("lower_80", "upper_80", "lower_95", "upper_95")
+            }
+        )
+        frame.insert(0, "cohort_month", cohort_month)
+        frame.insert(2, "cohort_size", int(curve[0]))
+        frames.append(frame)
+
+    projected = pd.concat(frames, ignore_index=True)
+    projected["active_share"] = share.reindex(projected["months_since_first_purchase"]).to_numpy()
+    projected["retention_rate"] = projected["unbounded_retention_rate"] * projected["active_share"]
+    logger.info(
+        "Projected %s cells of %s cohorts through month %s: alpha %.4f, beta %.4f, converged %s",
+        len(projected),
+        len(curves),
+        through_month,
+        fit.alpha,
+        fit.beta,
+        fit.converged,
+    )
+    return SegmentProjection(cells=projected, fit=fit, active_share=share)

@@ -12,6 +12,7 @@ import math
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 
@@ -19,11 +20,13 @@ from cohortintel import retention_model
 from cohortintel.config import PROJECT_ROOT
 from cohortintel.retention_model import (
     RetentionModelWarning,
+    active_share_by_month,
     churn_probabilities,
     fit_sbg,
     fit_sbg_pooled,
     log_likelihood,
     project_cohort,
+    project_segment,
     project_survivors,
     retention_rates,
     survival,
@@ -472,3 +475,116 @@ def test_project_survivors_from_given_fit():
     )
     np.testing.assert_array_equal(projection.unbounded_retention_rate, [0.0, 0.0])
     np.testing.assert_array_equal(projection.upper_95, [0.0, 0.0])
+
+
+# --- segment projection ------------------------------------------------------------------
+
+
+def segment_cells() -> pd.DataFrame:
+    """Three cohorts of one segment, observed for 4, 3 and 2 months."""
+    rows = [
+        # cohort_month, month, cohort_size, active, unbounded
+        ("2011-01-01", 0, 100, 100, 100),
+        ("2011-01-01", 1, 100, 30, 60),
+        ("2011-01-01", 2, 100, 20, 50),
+        ("2011-01-01", 3, 100, 40, 40),
+        ("2011-02-01", 0, 50, 50, 50),
+        ("2011-02-01", 1, 50, 15, 30),
+        ("2011-02-01", 2, 50, 20, 20),
+        ("2011-03-01", 0, 80, 80, 80),
+        ("2011-03-01", 1, 80, 40, 40),
+    ]
+    cells = pd.DataFrame(rows, columns=list(retention_model.CELL_COLUMNS))
+    cells["cohort_month"] = pd.to_datetime(cells["cohort_month"]).dt.date
+    return cells
+
+
+def test_active_share_by_hand():
+    share = active_share_by_month(segment_cells(), through_month=5)
+    # Month 1 pools January and February: (30 + 15) / (60 + 30). March's last month
+    # is 1, where every unbounded survivor is active, so it is left out.
+    # Month 2 has only January: 20 / 50. Months 3..5 repeat that share.
+    expected = [1.0, 0.5, 0.4, 0.4, 0.4, 0.4]
+    assert list(share.index) == list(range(6))
+    np.testing.assert_allclose(share.to_numpy(), expected, rtol=1e-12)
+
+
+def test_active_share_with_longer_follow_up():
+    share = active_share_by_month(segment_cells(), through_month=3, min_months_after=2)
+    # Month 1 now needs a cohort observed through month 3: only January, 30 / 60.
+    # Month 2 has no cohort observed through month 4, so it repeats month 1.
+    np.testing.assert_allclose(share.to_numpy(), [1.0, 0.5, 0.5, 0.5], rtol=1e-12)
+
+
+def test_active_share_rejects_zero_follow_up():
+    with pytest.raises(ValueError, match="min_months_after must be 1 or more, got 0"):
+        active_share_by_month(segment_cells(), through_month=3, min_months_after=0)
+
+
+def test_project_segment_matches_pooled_fit():
+    cells = segment_cells()
+    result = project_segment(cells, through_month=5)
+    pooled = fit_sbg_pooled([[100, 60, 50, 40], [50, 30, 20], [80, 40]])
+    assert result.fit.alpha == pooled.alpha
+    assert result.fit.beta == pooled.beta
+
+    projected = result.cells
+    months_by_cohort = projected.groupby("cohort_month")["months_since_first_purchase"].apply(list)
+    assert months_by_cohort.tolist() == [[4, 5], [3, 4, 5], [2, 3, 4, 5]]
+
+    # March: 40 survivors at month 1, so month t is 40 * S(t) / S(1) of 80 customers.
+    alive = hand_survival(pooled.alpha, pooled.beta, 5)
+    march = projected[projected["cohort_month"] == pd.Timestamp("2011-03-01").date()]
+    expected = [40 * alive[t] / alive[1] / 80 for t in range(2, 6)]
+    np.testing.assert_allclose(march["unbounded_retention_rate"], expected, rtol=1e-9)
+    assert (march["cohort_size"] == 80).all()
+
+    # The active rate is the unbounded rate times the share of its month.
+    np.testing.assert_allclose(march["retention_rate"], np.array(expected) * 0.4, rtol=1e-9)
+
+
+def test_project_segment_intervals_nest():
+    projected = project_segment(segment_cells(), through_month=12).cells
+    assert (projected["unbounded_lower_95"] <= projected["unbounded_lower_80"]).all()
+    assert (projected["unbounded_lower_80"] <= projected["unbounded_retention_rate"]).all()
+    assert (projected["unbounded_retention_rate"] <= projected["unbounded_upper_80"]).all()
+    assert (projected["unbounded_upper_80"] <= projected["unbounded_upper_95"]).all()
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        # A column of marts.cohort_cell is missing.
+        (
+            lambda cells: cells.drop(columns="active_customers"),
+            "missing the column.*active_customers",
+        ),
+        # January's month 2 is missing.
+        (lambda cells: cells.drop(index=2), r"months since first purchase \[0, 1, 3\]"),
+        # Two sizes for one cohort.
+        (
+            lambda cells: cells.assign(
+                cohort_size=cells["cohort_size"].where(cells.index != 1, 99)
+            ),
+            "several cohort sizes",
+        ),
+        # Two segments in one call.
+        (
+            lambda cells: cells.assign(segment=["UK"] * 5 + ["France"] * 4),
+            "mixes 2 values of segment",
+        ),
+        # An increasing curve names the cohort.
+        (
+            lambda cells: cells.assign(
+                unbounded_active_customers=cells["unbounded_active_customers"].where(
+                    cells.index != 2, 70
+                )
+            ),
+            "cohort 2011-01-01 increases",
+        ),
+        (lambda cells: cells.iloc[0:0], "cells is empty"),
+    ],
+)
+def test_project_segment_rejects_invalid_cells(change, message):
+    with pytest.raises(ValueError, match=message):
+        project_segment(change(segment_cells()), through_month=6)
