@@ -482,6 +482,8 @@ def project_survivors(
     others. The quantiles of the simulated counts give the 80 % and 95 % intervals.
     ``seed`` makes the intervals repeatable; pass None for fresh randomness.
     """
+    if draws < 1:
+        raise ValueError(f"draws must be 1 or more, got {draws}; the default is {DEFAULT_DRAWS}.")
     periods = np.arange(last_observed + 1, through_period + 1)
     rng = np.random.default_rng(seed)
     quantiles = _interval_quantiles()
@@ -543,7 +545,7 @@ def project_cohort(
     through_month: int,
     fit: SBGFit | None = None,
     draws: int = DEFAULT_DRAWS,
-    seed: int | None = 0,
+    seed: int | np.random.SeedSequence | None = 0,
 ) -> CohortProjection:
     """Project a cohort's unbounded retention rate for the months it has not lived yet.
 

@@ -424,6 +424,12 @@ def test_project_cohort_rejects_negative_horizon():
         project_cohort(100, [100, 80], -1)
 
 
+def test_project_survivors_rejects_zero_draws():
+    fit = fit_sbg([100, 70, 50, 40])
+    with pytest.raises(ValueError, match="draws must be 1 or more, got 0"):
+        project_survivors(fit, 40, 3, 6, 100, draws=0)
+
+
 def test_pooled_fit_rejects_empty_and_unfittable():
     with pytest.raises(ValueError, match="curves is empty"):
         fit_sbg_pooled([])
