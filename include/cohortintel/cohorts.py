@@ -83,7 +83,12 @@ def refresh_cohorts(
             "all_months": months is None,
         }
         db.execute_file(cur, "cohorts/refresh_customer_months.sql", params)
+        # Autovacuum never analyzes temporary tables, and the new month's rows are
+        # not in the statistics yet: without this the planner expects one row
+        # each and picks nested loops that run for minutes.
+        cur.execute("analyze core.customer_month, touched_customer")
         db.execute_file(cur, "cohorts/refresh_customer_cohorts.sql", params)
+        cur.execute("analyze touched_cohort, last_active_change")
         cur.execute("select count(*) from touched_customer")
         (customers,) = cur.fetchone()
         cur.execute("select count(*) from touched_cohort")

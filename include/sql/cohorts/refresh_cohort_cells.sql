@@ -154,9 +154,10 @@ on conflict do nothing;
 
 -- Cohorts with unchanged membership: recount the refreshed months and shift
 -- the unbounded counts in one update, so that no row ever holds more active
--- than unbounded customers.
+-- than unbounded customers. Both inputs are materialized: they are small, and
+-- a nested loop that recomputed them for every cell would take minutes.
 with
-month_activity as (
+month_activity as materialized (
     select
         segments.segment_type,
         segments.segment,
@@ -184,7 +185,7 @@ month_activity as (
 -- A customer whose last active month moved from old to new counts in the
 -- unbounded cells after the earlier of the two, up to the later one: +1 when
 -- the month moved later, -1 when it moved earlier.
-unbounded_shift as (
+unbounded_shift as materialized (
     select
         cell.segment_type,
         cell.segment,
