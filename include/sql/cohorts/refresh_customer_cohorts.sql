@@ -1,17 +1,21 @@
--- Recomputes the cohort of every touched customer. Collects in the temporary
--- table touched_cohort (created by the caller) the cohorts whose membership
--- changed, old and new, and in last_active_change the customers who stayed in
--- their cohort but whose last active month moved.
+-- Recomputes the cohort of every touched customer (all of them in a full
+-- rebuild). Collects in the temporary table touched_cohort (created by the
+-- caller) the cohorts whose membership changed, old and new, and in
+-- last_active_change the customers who stayed in their cohort but whose last
+-- active month moved.
 -- grain: marts.customer_cohort, one row per customer with a purchase
 create temporary table touched_span on commit drop as
 select
-    customer_month.customer_id,
-    min(customer_month.activity_month) as cohort_month,
-    max(customer_month.activity_month) as last_active_month
+    customer_id,
+    min(activity_month) as cohort_month,
+    max(activity_month) as last_active_month
 from core.customer_month
-inner join touched_customer using (customer_id)
-where customer_month.is_active
-group by customer_month.customer_id;
+where
+    is_active
+    and (%(all_months)s or customer_id in (select customer_id from touched_customer))
+group by customer_id;
+
+analyze touched_span;
 
 -- A customer whose cohort month lies outside the refreshed months and is still
 -- the first active month keeps its cohort and first country: the first
@@ -78,9 +82,9 @@ on conflict do nothing;
 
 with
 final as (
-    -- The first purchase line comes from the fact table's partial index on
-    -- (customer_id, occurred_month) for purchases: one short index range per
-    -- customer instead of a sort of every purchase line.
+    -- The first purchase line is the first entry of the customer in the fact
+    -- table's partial index on (customer_id, occurred_at, source_row_id) for
+    -- purchases, which carries the country: one index probe per customer.
     select
         span.customer_id,
         span.cohort_month,
@@ -93,7 +97,7 @@ final as (
         from core.transactions as tx
         where
             tx.customer_id = span.customer_id
-            and tx.occurred_month = span.cohort_month
+            and tx.customer_id is not null
             and tx.line_kind = 'purchase'
         order by tx.occurred_at, tx.source_row_id
         limit 1

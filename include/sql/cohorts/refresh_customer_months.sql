@@ -23,12 +23,17 @@ where
     (%(all_months)s or occurred_month = any(%(months)s::date[]))
     and customer_id is not null
     and line_kind in ('purchase', 'return')
-group by customer_id, occurred_month;
+group by customer_id, occurred_month
+-- Rows in key order append to the primary key's index instead of landing on
+-- random pages of it.
+order by customer_id, occurred_month;
 
+-- A full rebuild touches every customer and reads core.customer_month whole
+-- instead of listing them.
 insert into touched_customer (customer_id)
 select distinct customer_id
 from core.customer_month
-where activity_month = any(%(months)s::date[])
+where activity_month = any(%(months)s::date[]) and not %(all_months)s
 on conflict do nothing;
 
 insert into core.aggregated_month (month)
