@@ -78,6 +78,25 @@ def _env_month(name: str, default: str) -> dt.date:
         ) from None
 
 
+def _email_recipients() -> tuple[str, ...]:
+    recipients = tuple(
+        address.strip() for address in _env("ALERT_EMAIL_TO", "").split(",") if address.strip()
+    )
+    if _env("ALERT_SMTP_CONN_ID", "") and not recipients:
+        raise ConfigError(
+            "COHORTINTEL_ALERT_EMAIL_TO is not set, but COHORTINTEL_ALERT_SMTP_CONN_ID is; "
+            "set it to the comma-separated addresses that receive alerts, "
+            "such as 'oncall@example.com'."
+        )
+    invalid = [address for address in recipients if "@" not in address]
+    if invalid:
+        raise ConfigError(
+            f"COHORTINTEL_ALERT_EMAIL_TO contains {', '.join(map(repr, invalid))}, which is not "
+            f"an e-mail address; use addresses such as 'oncall@example.com'."
+        )
+    return recipients
+
+
 def parse_weekdays(raw: str) -> tuple[int, ...]:
     """Parse a comma-separated list of weekday names ("sat,sun") into Python weekday numbers."""
     days = []
@@ -141,6 +160,14 @@ class Settings:
     max_missing_customer_share: float = 0.5
     task_retries: int = 2
     retry_delay_seconds: int = 300
+    # Alert channels: each is off while its Airflow connection id is empty.
+    alert_smtp_conn_id: str = ""
+    alert_slack_conn_id: str = ""
+    alert_webhook_conn_id: str = ""
+    alert_email_from: str = "cohortintel@localhost"
+    alert_email_to: tuple[str, ...] = ()
+    alert_timeout_seconds: int = 10
+    alert_warning_period_seconds: int = 86400
     output_dir: Path = field(default_factory=lambda: PROJECT_ROOT / "output")
 
     @classmethod
@@ -180,5 +207,12 @@ class Settings:
             max_missing_customer_share=_env_fraction("MAX_MISSING_CUSTOMER_SHARE", 0.5),
             task_retries=_env_int("TASK_RETRIES", 2),
             retry_delay_seconds=_env_int("RETRY_DELAY_SECONDS", 300),
+            alert_smtp_conn_id=_env("ALERT_SMTP_CONN_ID", ""),
+            alert_slack_conn_id=_env("ALERT_SLACK_CONN_ID", ""),
+            alert_webhook_conn_id=_env("ALERT_WEBHOOK_CONN_ID", ""),
+            alert_email_from=_env("ALERT_EMAIL_FROM", "cohortintel@localhost"),
+            alert_email_to=_email_recipients(),
+            alert_timeout_seconds=_env_int("ALERT_TIMEOUT_SECONDS", 10, minimum=1),
+            alert_warning_period_seconds=_env_int("ALERT_WARNING_PERIOD_SECONDS", 86400),
             output_dir=Path(_env("OUTPUT_DIR", str(PROJECT_ROOT / "output"))),
         )
