@@ -10,7 +10,8 @@ sales series, refits the SARIMA forecast and publishes forecasts and charts.
 This file only wires tasks. The logic lives in `include/cohortintel` (Python)
 and `include/sql` (one SQL file per step); the README lists the settings and
 the tables written. Tasks pass table names and month keys through XCom, never
-data.
+data. A task's final failure sends an alert (docs/alerts.md), and data-quality
+warnings send rate-limited warning alerts.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import datetime as dt
 import pendulum
 from airflow.sdk import Asset, CronDataIntervalTimetable, dag, get_current_context, task
 
-from cohortintel.alerts import log_task_failure
+from cohortintel.airflow_alerts import FailureNotifier
 from cohortintel.config import Settings
 
 SETTINGS = Settings.from_env()
@@ -55,6 +56,22 @@ def _run_id() -> str:
     return get_current_context()["run_id"]
 
 
+def _send_validation_warnings(batch: dict, result: dict) -> None:
+    from cohortintel.airflow_alerts import send_warning_alert
+
+    for rule in result["warnings"]:
+        send_warning_alert(
+            key=f"cohort_monthly.validate_transactions:{rule}",
+            summary=f"Data-quality rule {rule} failed for {batch['batch_month'][:7]}",
+            details={
+                "run_id": _run_id(),
+                "quarantined_rows": result["quarantined_by_rule"].get(rule, 0),
+                "results": "ops.validation_result where run_id is the run above",
+                "rejected_rows": "quarantine.transactions where run_id is the run above",
+            },
+        )
+
+
 @dag(
     dag_id="cohort_monthly",
     schedule=CronDataIntervalTimetable("0 0 1 * *", timezone=SETTINGS.business_timezone),
@@ -76,7 +93,8 @@ def _run_id() -> str:
         "owner": "data-engineering",
         "retries": SETTINGS.task_retries,
         "retry_delay": dt.timedelta(seconds=SETTINGS.retry_delay_seconds),
-        "on_failure_callback": log_task_failure,
+        # One alert per final failure; attempts that Airflow retries send none.
+        "on_failure_callback": FailureNotifier(),
     },
 )
 def cohort_monthly():
@@ -117,6 +135,7 @@ def cohort_monthly():
         except DataQualityError as error:
             # Bad data stays bad on a retry, so fail at once and alert.
             raise AirflowFailException(str(error)) from error
+        _send_validation_warnings(batch, result)
         return {**batch, "quarantined_by_rule": result["quarantined_by_rule"]}
 
     @task

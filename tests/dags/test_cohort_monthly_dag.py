@@ -51,7 +51,10 @@ INSPECT_DAG = textwrap.dedent(
         "doc_md": dag.doc_md or "",
         "owner": dag.default_args.get("owner"),
         "retries": [t.retries for t in dag.tasks],
-        "callbacks": sorted({cb.__name__ for t in dag.tasks for cb in (t.on_failure_callback or [])}),
+        "callbacks": sorted({type(cb).__name__ for t in dag.tasks for cb in (t.on_failure_callback or [])}),
+        "default_failure_callback": type(dag.default_args.get("on_failure_callback")).__name__,
+        "failure_callbacks_per_task": sorted({len(t.on_failure_callback or []) for t in dag.tasks}),
+        "retry_callbacks": sum(len(t.on_retry_callback or []) for t in dag.tasks),
     }))
     """
 )
@@ -130,7 +133,14 @@ def test_backfill_settings(dag_facts):
 def test_defaults_for_every_task(dag_facts):
     assert dag_facts["owner"] == "data-engineering"
     assert set(dag_facts["retries"]) == {3}
-    assert dag_facts["callbacks"] == ["log_task_failure"]
+    assert dag_facts["callbacks"] == ["FailureNotifier"]
+
+
+def test_failure_notifier_in_default_args(dag_facts):
+    assert dag_facts["default_failure_callback"] == "FailureNotifier"
+    # One notifier per task; a retry callback would alert before the final failure.
+    assert dag_facts["failure_callbacks_per_task"] == [1]
+    assert dag_facts["retry_callbacks"] == 0
 
 
 def test_dag_documents_itself(dag_facts):

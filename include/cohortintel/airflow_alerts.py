@@ -1,0 +1,229 @@
+"""Connect the alerts to Airflow: channels from Airflow connections, and the failure notifier.
+
+Only DAG files import this module. It and ``cohortintel.airflow_runner`` are
+the two modules of the package that import Airflow; the message content and
+the delivery live in ``cohortintel.alerts`` and ``cohortintel.notify``.
+
+Attach ``FailureNotifier()`` as ``on_failure_callback``, in a DAG's
+``default_args`` or on one task. Airflow 3.3 runs that callback in the task's
+process once the task has failed for good. An attempt that will be retried
+runs ``on_retry_callback`` instead, so each final failure sends one alert.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from airflow.sdk import BaseHook, BaseNotifier
+from airflow.sdk.exceptions import AirflowNotFoundException
+
+from cohortintel.config import ConfigError, Settings
+from cohortintel.notify import Channel, SlackWebhookChannel, SmtpChannel, WebhookChannel
+
+log = logging.getLogger("cohortintel.alerts")
+
+_TRUE = ("1", "true", "yes", "on")
+SLACK_WEBHOOK_HOST = "hooks.slack.com/services"
+
+
+def _flag(extras: Mapping[str, Any], name: str) -> bool:
+    value = extras.get(name, False)
+    return value if isinstance(value, bool) else str(value).strip().lower() in _TRUE
+
+
+def connection_url(conn: Any, default_host: str = "") -> str:
+    """Return the URL of an HTTP connection: ``host`` with or without scheme, plus ``port``.
+
+    A host without a scheme takes the connection's ``schema`` field as the
+    scheme (Airflow's HTTP connections keep it there), else https.
+    """
+    host = (conn.host or default_host).strip()
+    if not host:
+        raise ConfigError(f"Connection {conn.conn_id!r} has no host; set it to the webhook URL.")
+    if "://" not in host:
+        host = f"{conn.schema or 'https'}://{host}"
+    parts = urlsplit(host)
+    if conn.port and not parts.port:
+        parts = parts._replace(netloc=f"{parts.netloc}:{conn.port}")
+    return urlunsplit(parts)
+
+
+def smtp_channel(conn: Any, settings: Settings) -> SmtpChannel:
+    """Build the e-mail channel from an SMTP connection: host, port, login, password, extras."""
+    if not conn.host:
+        raise ConfigError(f"Connection {conn.conn_id!r} has no host; set it to the SMTP server.")
+    extras = conn.extra_dejson
+    use_ssl = _flag(extras, "ssl")
+    return SmtpChannel(
+        host=conn.host,
+        port=int(conn.port or (465 if use_ssl else 25)),
+        sender=extras.get("from_email") or settings.alert_email_from,
+        recipients=settings.alert_email_to,
+        login=conn.login or None,
+        password=conn.password or None,
+        use_ssl=use_ssl,
+        use_starttls=_flag(extras, "starttls"),
+        name=f"smtp (connection {conn.conn_id})",
+    )
+
+
+def slack_channel(conn: Any) -> SlackWebhookChannel:
+    """Build the Slack-style channel the way the Slack provider reads its webhook connections.
+
+    The password is the webhook URL, or only its token path ``T…/B…/…``
+    appended to the host (default ``hooks.slack.com/services``) and scheme
+    (default https), as in apache-airflow-providers-slack 9.x.
+    """
+    password = (conn.password or "").strip()
+    if password.startswith(("http://", "https://")):
+        return SlackWebhookChannel(url=password, name=f"slack (connection {conn.conn_id})")
+    url = connection_url(conn, default_host=SLACK_WEBHOOK_HOST)
+    if password:
+        url = f"{url.rstrip('/')}/{password.lstrip('/')}"
+    return SlackWebhookChannel(url=url, name=f"slack (connection {conn.conn_id})")
+
+
+def webhook_channel(conn: Any) -> WebhookChannel:
+    """Build the plain webhook: URL from ``host``, basic auth from login and password, extra headers."""
+    headers = conn.extra_dejson.get("headers") or {}
+    if not isinstance(headers, dict):
+        raise ConfigError(
+            f"Connection {conn.conn_id!r} has extra 'headers' of type {type(headers).__name__}; "
+            f'use an object such as {{"Authorization": "Bearer ..."}}.'
+        )
+    return WebhookChannel(
+        url=connection_url(conn),
+        login=conn.login or None,
+        password=conn.password or None,
+        headers={str(name): str(value) for name, value in headers.items()},
+        name=f"webhook (connection {conn.conn_id})",
+    )
+
+
+def build_channels(settings: Settings) -> list[Channel]:
+    """Resolve the configured alert connections into channels.
+
+    A connection that is missing or unusable is logged and left out, so the
+    other channels still receive the alert.
+    """
+    builders = (
+        (settings.alert_smtp_conn_id, lambda conn: smtp_channel(conn, settings)),
+        (settings.alert_slack_conn_id, slack_channel),
+        (settings.alert_webhook_conn_id, webhook_channel),
+    )
+    channels: list[Channel] = []
+    for conn_id, build in builders:
+        if not conn_id:
+            continue
+        try:
+            channels.append(build(BaseHook.get_connection(conn_id)))
+        except (AirflowNotFoundException, ConfigError, ValueError) as error:
+            log.error(
+                "Alert channel of connection %s is not usable and is skipped: %s", conn_id, error
+            )
+    return channels
+
+
+def connection_passwords(settings: Settings) -> list[str]:
+    """Return the passwords of the source and warehouse connections, to redact from alerts."""
+    passwords = []
+    for conn_id in (settings.source_conn_id, settings.warehouse_conn_id):
+        try:
+            password = BaseHook.get_connection(conn_id).password
+        except AirflowNotFoundException:
+            continue
+        if password:
+            passwords.append(password)
+    return passwords
+
+
+def warehouse_dsn(settings: Settings) -> str:
+    from cohortintel.db import dsn_from_parts
+
+    conn = BaseHook.get_connection(settings.warehouse_conn_id)
+    return dsn_from_parts(conn.host, conn.port, conn.login, conn.password, conn.schema)
+
+
+def send_failure_alert(context: Mapping[str, Any], settings: Settings) -> list[str]:
+    """Log the task's final failure and send its alert; return the channels that failed."""
+    import psycopg2
+
+    from cohortintel.alerts import (
+        failure_alert,
+        find_data_quality_error,
+        log_task_failure,
+        read_failed_rules,
+        run_month,
+    )
+    from cohortintel.notify import send_alert
+
+    log_task_failure(dict(context))
+    channels = build_channels(settings)
+    if not channels:
+        return []
+    month = run_month(context, settings.business_timezone)
+    failed_rules = []
+    if month and find_data_quality_error(context.get("exception")):
+        try:
+            failed_rules = read_failed_rules(
+                warehouse_dsn(settings), str(context.get("run_id")), month
+            )
+        except (psycopg2.Error, AirflowNotFoundException) as error:
+            log.warning(
+                "Could not read the failed rules from ops.validation_result (%s); "
+                "the alert carries the error text only.",
+                type(error).__name__,
+            )
+    alert = failure_alert(context, month, failed_rules)
+    return send_alert(
+        alert, channels, settings.alert_timeout_seconds, connection_passwords(settings)
+    )
+
+
+def send_warning_alert(key: str, summary: str, details: Mapping[str, Any]) -> bool:
+    """Send a rate-limited warning through the configured channels; return whether it was sent.
+
+    Warnings with the same ``key`` go out at most once per
+    ``COHORTINTEL_ALERT_WARNING_PERIOD_SECONDS``; the state is in ops.alert_log
+    of the warehouse.
+    """
+    import psycopg2
+
+    from cohortintel.alerts import send_warning, warning_alert
+
+    settings = Settings.from_env()
+    log.warning("%s (%s)", summary, key)
+    channels = build_channels(settings)
+    if not channels:
+        return False
+    try:
+        return send_warning(
+            warehouse_dsn(settings),
+            warning_alert(key, summary, details),
+            channels,
+            settings.alert_warning_period_seconds,
+            settings.alert_timeout_seconds,
+            connection_passwords(settings),
+        )
+    except psycopg2.Error as error:
+        # A warning does not stop the run, so neither does its bookkeeping.
+        log.error("Could not check ops.alert_log for the warning %s, not sent: %s", key, error)
+        return False
+
+
+class FailureNotifier(BaseNotifier):
+    """Send one alert per final task failure to the channels of the COHORTINTEL_ALERT_* settings."""
+
+    def notify(self, context: Any) -> None:
+        try:
+            send_failure_alert(context, Settings.from_env())
+        except Exception:
+            # The task has already failed with its own error, which Airflow records;
+            # a broken alert must not replace it, so it is logged here and dropped.
+            log.exception(
+                "Sending the failure alert of %s failed; the task's own error is above.",
+                getattr(context.get("ti"), "task_id", "?"),
+            )
