@@ -58,3 +58,54 @@ def test_invalid_setting_named(monkeypatch, name, value, fragment):
         Settings.from_env()
     assert f"COHORTINTEL_{name}" in str(caught.value)
     assert fragment in str(caught.value)
+
+
+ALERT_VARIABLES = (
+    "ALERT_SMTP_CONN_ID",
+    "ALERT_SLACK_CONN_ID",
+    "ALERT_WEBHOOK_CONN_ID",
+    "ALERT_EMAIL_FROM",
+    "ALERT_EMAIL_TO",
+    "ALERT_TIMEOUT_SECONDS",
+    "ALERT_WARNING_PERIOD_SECONDS",
+)
+
+
+def test_alert_defaults_send_nothing(monkeypatch):
+    for name in ALERT_VARIABLES:
+        monkeypatch.delenv(f"COHORTINTEL_{name}", raising=False)
+    settings = Settings.from_env()
+    assert settings.alert_smtp_conn_id == ""
+    assert settings.alert_slack_conn_id == ""
+    assert settings.alert_webhook_conn_id == ""
+    assert settings.alert_email_to == ()
+    assert settings.alert_timeout_seconds == 10
+    assert settings.alert_warning_period_seconds == 86400
+
+
+def test_alert_recipients_parsed(monkeypatch):
+    monkeypatch.setenv("COHORTINTEL_ALERT_SMTP_CONN_ID", "alert_smtp")
+    monkeypatch.setenv("COHORTINTEL_ALERT_EMAIL_TO", "oncall@example.com, data@example.com")
+    settings = Settings.from_env()
+    assert settings.alert_email_to == ("oncall@example.com", "data@example.com")
+
+
+def test_smtp_without_recipients_rejected(monkeypatch):
+    monkeypatch.setenv("COHORTINTEL_ALERT_SMTP_CONN_ID", "alert_smtp")
+    monkeypatch.delenv("COHORTINTEL_ALERT_EMAIL_TO", raising=False)
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env()
+    assert "COHORTINTEL_ALERT_EMAIL_TO is not set" in str(caught.value)
+
+
+def test_invalid_recipient_named(monkeypatch):
+    monkeypatch.setenv("COHORTINTEL_ALERT_EMAIL_TO", "oncall@example.com,oncall")
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env()
+    assert "'oncall'" in str(caught.value)
+
+
+def test_zero_alert_timeout_rejected(monkeypatch):
+    monkeypatch.setenv("COHORTINTEL_ALERT_TIMEOUT_SECONDS", "0")
+    with pytest.raises(ConfigError):
+        Settings.from_env()
