@@ -200,7 +200,7 @@ def closed_port() -> int:
 
 
 class SilentListener:
-    """A TCP listener that accepts connections and never answers, so clients time out."""
+    """A TCP listener that accepts connections and never replies, so clients time out."""
 
     def __init__(self) -> None:
         self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

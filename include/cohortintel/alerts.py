@@ -145,8 +145,8 @@ def failure_alert(
     """Build the alert of a task's final failure from Airflow's task context.
 
     ``failed_rules`` are the critical data-quality rules of the run that failed;
-    when there are any, the alert says where the full result and the rejected
-    rows are.
+    when there are any, the alert names the tables that contain the full
+    result and the rejected rows.
     """
     task_instance = context.get("task_instance") or context.get("ti")
     dag_id = getattr(task_instance, "dag_id", None) or getattr(context.get("dag"), "dag_id", "?")

@@ -2,9 +2,10 @@
 
 The channels take plain parameters (host, port, login, password, URL), so this
 module does not import Airflow; ``cohortintel.airflow_alerts`` builds them from
-Airflow connections. Delivery errors are logged with the channel and the
-reason and never raised, because an alert that cannot be sent must not hide
-the failure it reports.
+Airflow connections. Delivery errors (refused connections, timeouts, HTTP and
+SMTP errors, malformed URLs) are logged with the channel and the reason and
+not raised, because an alert that cannot be sent must not hide the failure it
+reports.
 """
 
 from __future__ import annotations
