@@ -173,9 +173,9 @@ def send_failure_alert(context: Mapping[str, Any], settings: Settings) -> list[s
             )
         except (psycopg2.Error, AirflowNotFoundException) as error:
             log.warning(
-                "Could not read the failed rules from ops.validation_result (%s); "
-                "the alert carries the error text only.",
-                type(error).__name__,
+                "Reading the failed rules from ops.validation_result failed: %s. "
+                "The alert carries the error text only.",
+                str(error).strip(),
             )
     alert = failure_alert(context, month, failed_rules)
     return send_alert(
@@ -221,8 +221,8 @@ class FailureNotifier(BaseNotifier):
         try:
             send_failure_alert(context, Settings.from_env())
         except Exception:
-            # The task has already failed with its own error, which Airflow records;
-            # a broken alert must not replace it, so it is logged here and dropped.
+            # The task has already failed with its own error, which Airflow records.
+            # A broken alert must not replace that error, so it is only logged here.
             log.exception(
                 "Sending the failure alert of %s failed; the task's own error is above.",
                 getattr(context.get("ti"), "task_id", "?"),
