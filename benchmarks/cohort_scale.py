@@ -4,10 +4,11 @@ For each size the script generates transactions in the Online Retail format
 (``cohortintel.synthetic``), loads them into a source database and measures,
 each approach in its own subprocess so that its peak memory is its own:
 
-- ``backfill``: extract, validate, load and cohort refresh for every month,
-  as the DAG's tasks run them (called directly, without Airflow);
-- ``incremental``: the same for the last month once more (with its look-back
-  month), as the next scheduled run would do;
+- ``backfill``: extract, validate, load and cohort refresh for every month
+  but the last, as the DAG's tasks run them (called directly, without Airflow);
+- ``incremental``: the same for the last month, as the next scheduled run
+  would do (its look-back month is unchanged, so it is skipped);
+- ``rerun``: the last month once more, replacing what the previous run loaded;
 - ``rebuild``: one full rebuild of the cohort marts from core.transactions;
 - ``handwritten``: one hand-written SQL statement that computes the active
   customers per cohort and month straight from the transactions;
@@ -95,10 +96,14 @@ def _source_months(source_dsn: str) -> list:
 
 
 def child_backfill(source_dsn: str, warehouse_dsn: str) -> dict:
-    return _run_months(source_dsn, warehouse_dsn, _source_months(source_dsn))
+    return _run_months(source_dsn, warehouse_dsn, _source_months(source_dsn)[:-1])
 
 
 def child_incremental(source_dsn: str, warehouse_dsn: str) -> dict:
+    return _run_months(source_dsn, warehouse_dsn, _source_months(source_dsn)[-1:])
+
+
+def child_rerun(source_dsn: str, warehouse_dsn: str) -> dict:
     return _run_months(source_dsn, warehouse_dsn, _source_months(source_dsn)[-1:])
 
 
@@ -190,6 +195,7 @@ def child_scan(source_dsn: str, warehouse_dsn: str) -> dict:
 CHILDREN = {
     "backfill": child_backfill,
     "incremental": child_incremental,
+    "rerun": child_rerun,
     "rebuild": child_rebuild,
     "handwritten": child_handwritten,
     "pandas": child_pandas,
@@ -235,7 +241,7 @@ def measure_size(rows: int, skip_pandas: bool) -> dict:
             results["source_load_seconds"] = time.perf_counter() - started
             path.unlink()
             db.migrate(warehouse_dsn)
-            modes = ["scan", "backfill", "incremental", "rebuild", "handwritten"]
+            modes = ["scan", "backfill", "incremental", "rerun", "rebuild", "handwritten"]
             if not skip_pandas:
                 modes.append("pandas")
             for mode in modes:

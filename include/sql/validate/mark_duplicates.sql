@@ -8,9 +8,12 @@ ranked as (
     select
         staging_row_id,
         row_number() over (
+            -- Byte order is enough to group equal values and sorts faster than
+            -- the database's language collation.
             partition by
-                order_id, product_id, product_description, customer_id,
-                occurred_at, quantity, unit_price, currency, country
+                order_id collate "C", product_id collate "C",
+                product_description collate "C", customer_id collate "C",
+                occurred_at, quantity, unit_price, currency collate "C", country collate "C"
             order by staging_row_id
         ) as copy_number
     from {staging_table}
