@@ -4,8 +4,9 @@
 Owns one calendar month of the business time zone per run (a data-interval
 timetable, midnight to midnight), extracts that month plus the look-back
 months from the source order system, validates them with Great Expectations,
-replaces them in `core.transactions`, rebuilds the cohort marts and the daily
-sales series, refits the SARIMA forecast and publishes forecasts and charts.
+replaces them in `core.transactions`, rebuilds the cohort marts, projects
+every cohort's retention and flags at-risk cohorts, rebuilds the daily sales
+series, refits the SARIMA forecast and publishes forecasts and charts.
 
 This file only wires tasks. The logic lives in `include/cohortintel` (Python)
 and `include/sql` (one SQL file per step); the README lists the settings and
@@ -172,6 +173,12 @@ def cohort_monthly():
         return {"table": "marts.cohort_cell", **counts}
 
     @task
+    def project_retention(cohorts: dict) -> dict:
+        from cohortintel.retention import project_retention as project
+
+        return project(_dsn(SETTINGS.warehouse_conn_id), _run_month(), _run_id())
+
+    @task
     def build_sales_series() -> dict:
         from cohortintel.sales import build_sales_series as build
 
@@ -207,12 +214,13 @@ def cohort_monthly():
     migrated >> batch
     loaded = load_transactions(validate_transactions(batch))
     cohorts = build_cohort_tables(loaded)
+    projected = project_retention(cohorts)
     series = build_sales_series()
     loaded >> series
     fitted = refit_sales_forecasts()
     series >> fitted
     published = publish_results(fitted)
-    cohorts >> published
+    projected >> published
 
 
 cohort_monthly()

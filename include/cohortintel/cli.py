@@ -6,6 +6,7 @@ Subcommands:
   summary      print the summary of what the warehouse contains now
   run-month    run every step of one month in this process, without Airflow
   rebuild-cohorts  rebuild the cohort marts from every loaded transaction
+  project-retention  project retention and flag at-risk cohorts as of one month
   airflow-env  print shell ``export`` lines that point Airflow at this project
 """
 
@@ -191,6 +192,7 @@ def command_run_month(args: argparse.Namespace) -> int:
     from cohortintel.months import month_start, parse_month
     from cohortintel.pipeline import run_month
     from cohortintel.publish import publish_forecasts, render_charts
+    from cohortintel.retention import project_retention
     from cohortintel.sales import build_sales_series, fit_forecasts
 
     server = _server()
@@ -202,6 +204,7 @@ def command_run_month(args: argparse.Namespace) -> int:
     month = parse_month(args.month)
     run_id = f"cli__{month:%Y-%m}"
     counts = run_month(source_dsn, warehouse_dsn, month, settings, run_id)
+    project_retention(warehouse_dsn, month, run_id)
     build_sales_series(warehouse_dsn, settings)
     interval = (
         month_start(month, settings.business_timezone),
@@ -225,6 +228,26 @@ def command_rebuild_cohorts(args: argparse.Namespace) -> int:
     print(
         f"cohortintel: rebuilt the cohort marts: {counts['cohorts']} cohorts, "
         f"{counts['cells']} cells in marts.cohort_cell"
+    )
+    return 0
+
+
+def command_project_retention(args: argparse.Namespace) -> int:
+    from cohortintel.months import parse_month
+    from cohortintel.retention import project_retention
+
+    month = parse_month(args.month)
+    counts = project_retention(
+        _server().database_dsn(_names().warehouse), month, f"cli__{month:%Y-%m}"
+    )
+    if counts["as_of_month"] is None:
+        print(f"cohortintel: no month up to {month:%Y-%m} is closed; nothing projected")
+        return 0
+    print(
+        f"cohortintel: projected retention as of {counts['as_of_month'][:7]}: "
+        f"{counts['segments_projected']} segments, {counts['rows_projected']} projected cells "
+        f"in marts.retention_projection, {counts['at_risk_cohorts']} at-risk flags in "
+        "marts.retention_at_risk"
     )
     return 0
 
@@ -299,6 +322,12 @@ def build_parser() -> argparse.ArgumentParser:
         "rebuild-cohorts",
         help="rebuild the cohort marts from every loaded transaction (after changing segments)",
     ).set_defaults(handler=command_rebuild_cohorts)
+    project = commands.add_parser(
+        "project-retention",
+        help="project retention and flag at-risk cohorts as of the newest closed month up to MONTH",
+    )
+    project.add_argument("month", type=_month_argument, help="run month, YYYY-MM")
+    project.set_defaults(handler=command_project_retention)
     commands.add_parser(
         "airflow-env", help="print export lines for the Airflow environment"
     ).set_defaults(handler=command_airflow_env)

@@ -98,6 +98,24 @@ def average_curve(warehouse_dsn: str) -> list[str]:
     ]
 
 
+def at_risk_section(warehouse_dsn: str) -> list[str]:
+    """Return the at-risk cohorts of the newest retention projection, one line each."""
+    from cohortintel.at_risk import at_risk_cohorts
+
+    rows = at_risk_cohorts(warehouse_dsn)
+    if not rows:
+        return ["(no cohort flagged in the newest retention projection)"]
+    lines = [f"As of {rows[0]['as_of_month']:%Y-%m}: {len(rows)} flag(s), largest shortfall first"]
+    for row in rows:
+        lines.append(
+            f"  {row['segment_type']}={row['segment']} cohort {row['cohort_month']:%Y-%m}"
+            f" month {row['months_since_first_purchase']}: {row['observed_rate']:.1%} active,"
+            f" band {row['band_lower']:.1%} to {row['band_upper']:.1%}"
+            f" ({row['rule']}, {100 * row['shortfall']:.1f} points under)"
+        )
+    return lines
+
+
 def latest_forecasts(warehouse_dsn: str, days_shown: int = 6) -> list[str]:
     """Return the newest model per series with its first forecast days and horizon total."""
     models = _fetch(
@@ -142,6 +160,9 @@ def summary(source_dsn: str, warehouse_dsn: str, source_table: str, chart_paths:
         "== Average retention curve, all customers (closed months only, weighted by cohort size) ==",
         *average_curve(warehouse_dsn),
         "",
+        "== Cohorts at risk (newest closed month below the projected band or older cohorts) ==",
+        *at_risk_section(warehouse_dsn),
+        "",
         "== Latest sales forecasts (daily net revenue, GBP) ==",
         *latest_forecasts(warehouse_dsn),
         "",
@@ -149,6 +170,7 @@ def summary(source_dsn: str, warehouse_dsn: str, source_table: str, chart_paths:
         f"Warehouse: {db.redact_dsn(warehouse_dsn)}",
         "Tables: core.transactions, quarantine.transactions, marts.cohort_retention,"
         " marts.cohort_retention_matrix, marts.retention_curve, marts.customer_cohort,"
+        " marts.retention_projection, marts.retention_at_risk,"
         " marts.sales_daily,"
         " marts.sales_forecast, marts.forecast_model, ops.batch_report, ops.validation_result",
         *(f"Chart: {path}" for path in chart_paths),

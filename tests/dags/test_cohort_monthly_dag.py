@@ -96,9 +96,10 @@ def test_task_ids_and_order(dag_facts):
         "validate_transactions": ["extract_transactions"],
         "load_transactions": ["validate_transactions"],
         "build_cohort_tables": ["load_transactions"],
+        "project_retention": ["build_cohort_tables"],
         "build_sales_series": ["load_transactions"],
         "refit_sales_forecasts": ["build_sales_series"],
-        "publish_results": ["build_cohort_tables", "refit_sales_forecasts"],
+        "publish_results": ["project_retention", "refit_sales_forecasts"],
     }
 
 
