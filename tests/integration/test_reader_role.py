@@ -53,6 +53,8 @@ def run_as(dsn: str, statement: str) -> None:
         "marts.sales_forecast",
         "marts.forecast_model",
         "marts.sales_daily",
+        "marts.retention_projection",
+        "marts.retention_at_risk",
     ],
 )
 def test_reader_selects_marts(bi_dsn, view):
