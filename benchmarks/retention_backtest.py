@@ -2,8 +2,8 @@
 
 The data path (``cohortintel.pipeline.run_month``, as the DAG runs it) loads the
 data month by month. After each month the cohort counts of ``marts.cohort_cell``
-are kept as they were then, so every backtest origin sees only what a run of
-that month saw. The main origin hides the last 3 closed months: the counts as of
+are kept as they were then, so every backtest origin uses only the counts a run of
+that month read. The main origin hides the last 3 closed months: the counts as of
 the 4th-last closed month are projected 3 months ahead with the projection
 (``cohortintel.projection``) and with the baseline (each month's size-weighted
 average over the cohorts that lived it), and both are scored on the active rate
