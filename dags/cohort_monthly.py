@@ -57,6 +57,17 @@ def _run_id() -> str:
     return get_current_context()["run_id"]
 
 
+def _send_at_risk_warnings(as_of_month: dt.date) -> None:
+    """Send one warning per at-risk cohort; a task failure is not warranted."""
+    from cohortintel.airflow_alerts import send_warning_alert
+    from cohortintel.alerts import at_risk_warning
+    from cohortintel.at_risk import at_risk_cohorts
+
+    for row in at_risk_cohorts(_dsn(SETTINGS.warehouse_conn_id), as_of_month):
+        alert = at_risk_warning(row, _run_id())
+        send_warning_alert(alert.key, alert.fields["summary"], alert.fields["details"])
+
+
 def _send_validation_warnings(batch: dict, result: dict) -> None:
     from cohortintel.airflow_alerts import send_warning_alert
 
@@ -176,7 +187,10 @@ def cohort_monthly():
     def project_retention(cohorts: dict) -> dict:
         from cohortintel.retention import project_retention as project
 
-        return project(_dsn(SETTINGS.warehouse_conn_id), _run_month(), _run_id())
+        counts = project(_dsn(SETTINGS.warehouse_conn_id), _run_month(), _run_id())
+        if counts["at_risk_cohorts"]:
+            _send_at_risk_warnings(dt.date.fromisoformat(counts["as_of_month"]))
+        return counts
 
     @task
     def build_sales_series() -> dict:

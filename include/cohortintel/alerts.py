@@ -225,6 +225,32 @@ def warning_alert(key: str, summary: str, details: Mapping[str, Any]) -> Alert:
     )
 
 
+def at_risk_warning(row: Mapping[str, Any], run_id: str) -> Alert:
+    """Build the warning for one row of marts.retention_at_risk.
+
+    The key names the segment, cohort and rule, so each at-risk cohort is rate
+    limited on its own.
+    """
+    cohort = f"{row['cohort_month']:%Y-%m}"
+    summary = (
+        f"Cohort {cohort} ({row['segment']}) is at risk: active rate "
+        f"{row['observed_rate']:.1%} in {row['activity_month']:%Y-%m} against "
+        f"{row['expected_rate']:.1%} expected (band {row['band_lower']:.1%} to "
+        f"{row['band_upper']:.1%}), rule {row['rule']}"
+    )
+    return warning_alert(
+        f"cohort_monthly.at_risk:{row['segment_type']}:{row['segment']}:{cohort}:{row['rule']}",
+        summary,
+        {
+            "run_id": run_id,
+            "as_of_month": f"{row['as_of_month']:%Y-%m}",
+            "shortfall": round(float(row["shortfall"]), 4),
+            "cohort_size": row["cohort_size"],
+            "evidence": "marts.retention_at_risk",
+        },
+    )
+
+
 def send_warning(
     warehouse_dsn: str,
     alert: Alert,

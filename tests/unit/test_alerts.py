@@ -8,6 +8,7 @@ from types import SimpleNamespace
 
 from cohortintel.alerts import (
     FailedRule,
+    at_risk_warning,
     describe_failure,
     failure_alert,
     find_data_quality_error,
@@ -156,3 +157,34 @@ def test_warning_alert_content():
     assert alert.subject == "[cohortintel] WARNING Cohort 2011-03 is at risk"
     assert alert.text.splitlines() == ["Cohort 2011-03 is at risk", "retention_rate: 0.12"]
     assert alert.fields["details"] == {"retention_rate": 0.12}
+
+
+def test_at_risk_warning_names_cohort_rates_and_evidence():
+    row = {
+        "as_of_month": dt.date(2011, 11, 1),
+        "segment_type": "country",
+        "segment": "France",
+        "cohort_month": dt.date(2011, 3, 1),
+        "rule": "below_projected_band",
+        "activity_month": dt.date(2011, 11, 1),
+        "cohort_size": 40,
+        "observed_rate": 0.05,
+        "expected_rate": 0.2125,
+        "band_lower": 0.125,
+        "band_upper": 0.3,
+        "shortfall": 0.075,
+    }
+    alert = at_risk_warning(row, "scheduled__2011-12-01")
+    assert alert.severity == "warning"
+    assert alert.key == "cohort_monthly.at_risk:country:France:2011-03:below_projected_band"
+    assert alert.fields["summary"] == (
+        "Cohort 2011-03 (France) is at risk: active rate 5.0% in 2011-11 against 21.2% "
+        "expected (band 12.5% to 30.0%), rule below_projected_band"
+    )
+    assert alert.fields["details"] == {
+        "run_id": "scheduled__2011-12-01",
+        "as_of_month": "2011-11",
+        "shortfall": 0.075,
+        "cohort_size": 40,
+        "evidence": "marts.retention_at_risk",
+    }
