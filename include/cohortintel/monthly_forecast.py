@@ -1,0 +1,747 @@
+"""Forecast a monthly sales series with an automatic SARIMA and its challengers.
+
+``fit_monthly_forecast`` prepares the series on a full month calendar, selects a
+SARIMA (``cohortintel.autosarima``), fits the challengers (seasonal naive, a
+damped-trend ETS, the Theta method and the mean of SARIMA, ETS and Theta), scores
+them all with a rolling-origin backtest on the last 12 months and publishes the
+champion's forecast. Passing last month's ``WarmStart`` refits the previous order
+from its parameters instead of searching again.
+
+Series that cannot carry a seasonal model get a recorded fallback, never a model
+labelled SARIMA that it is not:
+
+- constant (including all-zero) series repeat their value with zero-width intervals;
+- series shorter than ``min_seasonal_observations`` get a non-seasonal ARIMA and
+  the naive methods, whichever backtests best, or the naive methods alone when
+  they are too short for an ARIMA.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from statsmodels.tsa.exponential_smoothing.ets import ETSModel
+from statsmodels.tsa.forecasting.theta import ThetaModel
+
+from cohortintel import autosarima
+from cohortintel.autosarima import SarimaFit, SarimaSpec
+
+logger = logging.getLogger(__name__)
+
+FORECAST_COLUMNS = ("period_start", "forecast", "lower_80", "upper_80", "lower_95", "upper_95")
+
+# Number of final months scored by the rolling-origin backtest.
+BACKTEST_PERIODS = 12
+# A model needs this many months before the first backtest origin.
+MIN_BACKTEST_TRAINING = 24
+# A non-seasonal ARIMA needs this many observations (up to 7 parameters).
+MIN_ARIMA_OBSERVATIONS = 16
+# A warm refit whose champion backtest MASE is more than this factor above last
+# month's triggers a full search. The backtest window moves by one month between
+# refits, which alone changes the MASE by several percent, so the factor leaves
+# room for that.
+WARM_BACKTEST_TOLERANCE = 1.25
+
+_Z_80 = float(stats.norm.ppf(0.90))
+_Z_95 = float(stats.norm.ppf(0.975))
+
+
+class SeriesValidationError(ValueError):
+    """Raised when a series cannot be forecast as given (wrong type, NaN, infinity, ...)."""
+
+
+def min_seasonal_observations(season_length: int) -> int:
+    """Return the fewest months for a seasonal model: two seasons after D = 1 and d = 1."""
+    return 3 * season_length + 1
+
+
+@dataclass(frozen=True)
+class BacktestScore:
+    """Accuracy of one model over the rolling-origin backtest."""
+
+    model_kind: str
+    mape: float  # percent; NaN when every actual is 0
+    smape: float  # percent, 200 * |y - f| / (|y| + |f|)
+    mase: float  # mean absolute error over the in-sample seasonal naive MAE
+    n_forecasts: int
+
+
+@dataclass(frozen=True)
+class WarmStart:
+    """What a monthly refit needs from last month's result."""
+
+    spec: SarimaSpec
+    params: dict[str, float]
+    # Champion's backtest MASE last month, or None when it had no backtest.
+    backtest_mase: float | None
+    ets_params: tuple[float, ...] | None = None
+
+
+@dataclass(frozen=True)
+class MonthlyForecast:
+    """Champion model, its fit record and its forecast for one monthly series.
+
+    ``forecast`` has one row per month with columns period_start (first day of the
+    month), forecast, lower_80, upper_80, lower_95 and upper_95.
+    """
+
+    series_id: str
+    # "sarima", "arima", "ets", "theta", "combination", "seasonal_naive", "naive"
+    # or "constant".
+    model_kind: str
+    model_spec: str  # readable, e.g. "SARIMA(0,1,1)(0,1,1)12 log"
+    # The SARIMA that was selected, champion or not; None when none was fitted.
+    sarima: SarimaFit | None
+    training_start: pd.Timestamp
+    training_end: pd.Timestamp
+    n_obs: int
+    filled_periods: tuple[pd.Timestamp, ...]  # months missing from the input, filled with 0
+    converged: bool | None  # of the SARIMA; None when none was fitted
+    warnings: tuple[str, ...]
+    fallback_reason: str | None  # why the champion is not a seasonal model; None otherwise
+    selection: str  # "cold", "warm", "cold after warm backtest worsened" or "none"
+    backtest: dict[str, BacktestScore]  # every scored candidate, by model kind
+    champion_score: BacktestScore | None
+    seasonal_naive_score: BacktestScore | None
+    clipped_values: int  # forecast values and bounds raised to 0
+    forecast: pd.DataFrame = field(repr=False)
+    ets_params: tuple[float, ...] | None = None  # the ETS challenger's, for a warm start
+
+    def warm_start(self) -> WarmStart | None:
+        """Return what next month's refit needs, or None when no SARIMA was fitted."""
+        if self.sarima is None:
+            return None
+        mase = self.champion_score.mase if self.champion_score else None
+        return WarmStart(self.sarima.spec, dict(self.sarima.params), mase, self.ets_params)
+
+
+def prepare_monthly_series(series: pd.Series, series_id: str = "total") -> tuple[pd.Series, list]:
+    """Validate a monthly series and put it on a full calendar of month starts.
+
+    The index may be a PeriodIndex of months or a DatetimeIndex with any day of
+    the month (month starts, month ends or anything between). Months missing
+    between the first and the last are filled with 0, because a month without
+    sales has zero sales. Returns the series indexed by month start and the list
+    of filled months.
+
+    Raises:
+        SeriesValidationError: not a numeric pandas Series, an index that is not
+            made of dates, empty, a NaN or infinite value, or two values in one month.
+    """
+    if not isinstance(series, pd.Series):
+        raise SeriesValidationError(
+            f"series {series_id!r} must be a pandas Series, got {type(series).__name__}"
+        )
+    if series.empty:
+        raise SeriesValidationError(f"series {series_id!r} is empty. Pass at least one month.")
+    if not pd.api.types.is_numeric_dtype(series.dtype) or pd.api.types.is_bool_dtype(series.dtype):
+        raise SeriesValidationError(
+            f"series {series_id!r} must be numeric, got dtype {series.dtype}"
+        )
+    if isinstance(series.index, pd.PeriodIndex):
+        periods = series.index.asfreq("M")
+    elif isinstance(series.index, pd.DatetimeIndex):
+        periods = series.index.to_period("M")
+    else:
+        raise SeriesValidationError(
+            f"series {series_id!r} must have a DatetimeIndex or PeriodIndex, got "
+            f"{type(series.index).__name__}"
+        )
+
+    values = series.to_numpy(dtype=float, na_value=np.nan)
+    not_finite = ~np.isfinite(values)
+    if not_finite.any():
+        position = int(np.argmax(not_finite))
+        raise SeriesValidationError(
+            f"series {series_id!r} has the non-finite value {values[position]} in "
+            f"{periods[position]}. Correct the value, or use 0 for a month without sales."
+        )
+    if periods.has_duplicates:
+        duplicate = periods[periods.duplicated()][0]
+        raise SeriesValidationError(
+            f"series {series_id!r} has two values for {duplicate}. Aggregate it to one per month."
+        )
+
+    by_month = pd.Series(values, index=periods).sort_index()
+    calendar = pd.period_range(by_month.index[0], by_month.index[-1], freq="M")
+    filled = calendar.difference(by_month.index)
+    full = by_month.reindex(calendar, fill_value=0.0)
+    full.index = calendar.to_timestamp(how="start")
+    full.name = series.name
+    filled_starts = [period.to_timestamp(how="start") for period in filled]
+    if filled_starts:
+        logger.warning(
+            "Series %s has %s missing months (first %s); they are filled with 0",
+            series_id,
+            len(filled_starts),
+            f"{filled_starts[0]:%Y-%m}",
+        )
+    return full, filled_starts
+
+
+def forecast_months(last_month: pd.Timestamp, steps: int) -> pd.DatetimeIndex:
+    """Return the `steps` month starts after `last_month`."""
+    first = last_month.to_period("M") + 1
+    return pd.period_range(first, periods=steps, freq="M").to_timestamp(how="start")
+
+
+# --- Candidate models -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Prediction:
+    forecast: np.ndarray
+    lower_80: np.ndarray
+    upper_80: np.ndarray
+    lower_95: np.ndarray
+    upper_95: np.ndarray
+
+
+@dataclass
+class _Candidate:
+    """One model: a full-sample forecast and a function producing backtest forecasts."""
+
+    kind: str
+    spec: str
+    predict: Callable[[int], _Prediction]
+    # Maps (training end, origins) to forecasts of values[origin:end] per origin.
+    backtest: Callable[[np.ndarray, list[int], int], dict[int, np.ndarray]]
+    warnings: tuple[str, ...] = ()
+    params: tuple[float, ...] | None = None  # fitted parameters, for a warm start
+
+
+def _seasonal_naive_candidate(values: np.ndarray, m: int) -> _Candidate:
+    def predict(steps: int) -> _Prediction:
+        point = np.resize(values[-m:], steps).astype(float)
+        errors = values[m:] - values[:-m]
+        scale = float(np.sqrt(np.mean(errors**2))) if errors.size else 0.0
+        spread = scale * np.sqrt(np.arange(steps) // m + 1)
+        return _normal_prediction(point, spread)
+
+    def backtest(data: np.ndarray, origins: list[int], end: int) -> dict[int, np.ndarray]:
+        return {o: np.resize(data[o - m : o], end - o).astype(float) for o in origins}
+
+    return _Candidate("seasonal_naive", f"seasonal naive (period {m})", predict, backtest)
+
+
+def _naive_candidate(values: np.ndarray) -> _Candidate:
+    def predict(steps: int) -> _Prediction:
+        point = np.full(steps, values[-1], dtype=float)
+        errors = np.diff(values)
+        scale = float(np.sqrt(np.mean(errors**2))) if errors.size else 0.0
+        return _normal_prediction(point, scale * np.sqrt(np.arange(1, steps + 1)))
+
+    def backtest(data: np.ndarray, origins: list[int], end: int) -> dict[int, np.ndarray]:
+        return {o: np.full(end - o, data[o - 1], dtype=float) for o in origins}
+
+    return _Candidate("naive", "naive (last value)", predict, backtest)
+
+
+def _normal_prediction(point: np.ndarray, spread: np.ndarray) -> _Prediction:
+    return _Prediction(
+        forecast=point,
+        lower_80=point - _Z_80 * spread,
+        upper_80=point + _Z_80 * spread,
+        lower_95=point - _Z_95 * spread,
+        upper_95=point + _Z_95 * spread,
+    )
+
+
+def _sarima_candidate(values: np.ndarray, fit: SarimaFit, kind: str) -> _Candidate:
+    def predict(steps: int) -> _Prediction:
+        result = autosarima.forecast_sarima(values, fit, steps)
+        return _Prediction(
+            result.forecast, result.lower_80, result.upper_80, result.lower_95, result.upper_95
+        )
+
+    def backtest(data: np.ndarray, origins: list[int], end: int) -> dict[int, np.ndarray]:
+        # Parameters are re-estimated once, on the data before the first origin,
+        # starting from the full-sample estimate; the state is then updated with
+        # the actual values up to each origin.
+        train = data[: origins[0]]
+        refit = autosarima.refit_sarima(train, fit.spec, fit.params, neighbourhood=False)
+        return autosarima.rolling_forecasts_sarima(data, refit, origins, end)
+
+    label = fit.spec.label() if kind == "sarima" else fit.spec.label().removeprefix("S")
+    return _Candidate(kind, label, predict, backtest, fit.warnings)
+
+
+def _ets_model(data: np.ndarray, lam: float | None, m: int, seasonal: bool) -> ETSModel:
+    # ETSModel.get_prediction of statsmodels 0.15 needs a pandas index.
+    index = pd.period_range("2000-01", periods=len(data), freq="M").to_timestamp()
+    endog = pd.Series(autosarima.boxcox(data, lam), index=index)
+    return ETSModel(
+        endog,
+        error="add",
+        trend="add",
+        damped_trend=True,
+        seasonal="add" if seasonal else None,
+        seasonal_periods=m if seasonal else None,
+    )
+
+
+def _ets_candidate(
+    values: np.ndarray,
+    lam: float | None,
+    m: int,
+    seasonal: bool,
+    start: tuple[float, ...] | None,
+) -> _Candidate:
+    """Additive-error, damped additive trend ETS on the Box-Cox scale of the SARIMA."""
+    model = _ets_model(values, lam, m, seasonal)
+    if start is not None and len(start) != len(model.param_names):
+        # Last month's ETS had another seasonal setting, so its parameters do not fit.
+        start = None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        results = model.fit(disp=False, start_params=None if start is None else np.array(start))
+    caught_messages = [str(item.message) for item in caught]
+
+    def predict(steps: int) -> _Prediction:
+        n = len(values)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            prediction = results.get_prediction(start=n, end=n + steps - 1)
+            frame_80 = prediction.summary_frame(alpha=0.2)
+            frame_95 = prediction.summary_frame(alpha=0.05)
+
+        def back(column: pd.Series) -> np.ndarray:
+            return autosarima.inv_boxcox(column.to_numpy(dtype=float), lam)
+
+        return _Prediction(
+            back(frame_80["mean"]),
+            back(frame_80["pi_lower"]),
+            back(frame_80["pi_upper"]),
+            back(frame_95["pi_lower"]),
+            back(frame_95["pi_upper"]),
+        )
+
+    def backtest(data: np.ndarray, origins: list[int], end: int) -> dict[int, np.ndarray]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            train_fit = _ets_model(data[: origins[0]], lam, m, seasonal).fit(
+                disp=False, start_params=results.params, maxiter=100
+            )
+            smoothed = _ets_model(data[:end], lam, m, seasonal).smooth(train_fit.params)
+            out = {}
+            for origin in origins:
+                predicted = smoothed.predict(start=origin, end=end - 1, dynamic=True)
+                out[origin] = autosarima.inv_boxcox(np.asarray(predicted, dtype=float), lam)
+        return out
+
+    spec = "ETS(A,Ad,A)" if seasonal else "ETS(A,Ad,N)"
+    if lam == 0.0:
+        spec += " log"
+    elif lam is not None:
+        spec += f" Box-Cox {lam:g}"
+    messages = tuple(dict.fromkeys(caught_messages))
+    params = tuple(float(value) for value in np.asarray(results.params))
+    return _Candidate("ets", spec, predict, backtest, messages, params)
+
+
+def _theta_candidate(values: np.ndarray, m: int, seasonal: bool) -> _Candidate:
+    """Theta method of statsmodels (SES with half the linear-trend slope).
+
+    Deseasonalised multiplicatively when the series is seasonal and positive.
+    """
+    positive = bool(np.min(values) > 0)
+    use_season = seasonal and positive
+
+    def fit(data: np.ndarray) -> object:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return ThetaModel(
+                data,
+                period=m if use_season else None,
+                deseasonalize=use_season,
+                use_test=False,
+                method="multiplicative" if use_season else "additive",
+            ).fit()
+
+    results = fit(values)
+
+    def predict(steps: int) -> _Prediction:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            point = np.asarray(results.forecast(steps), dtype=float)
+            bounds_80 = np.asarray(results.prediction_intervals(steps, alpha=0.2), dtype=float)
+            bounds_95 = np.asarray(results.prediction_intervals(steps, alpha=0.05), dtype=float)
+        return _Prediction(
+            point, bounds_80[:, 0], bounds_80[:, 1], bounds_95[:, 0], bounds_95[:, 1]
+        )
+
+    def backtest(data: np.ndarray, origins: list[int], end: int) -> dict[int, np.ndarray]:
+        # Theta fits in closed form, so it is re-estimated at every origin.
+        out = {}
+        for origin in origins:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                out[origin] = np.asarray(fit(data[:origin]).forecast(end - origin), dtype=float)
+        return out
+
+    spec = "Theta (seasonally adjusted)" if use_season else "Theta"
+    return _Candidate("theta", spec, predict, backtest)
+
+
+def _combination_candidate(parts: list[_Candidate]) -> _Candidate:
+    """Equal-weight mean of the parts' forecasts and of their interval bounds."""
+
+    def predict(steps: int) -> _Prediction:
+        predictions = [part.predict(steps) for part in parts]
+        # NOTE: the mean of the parts' bounds is not a quantile of any model's
+        # forecast distribution, so its coverage is only approximately 80 % and 95 %.
+        return _Prediction(
+            *(
+                np.mean([getattr(p, name) for p in predictions], axis=0)
+                for name in ("forecast", "lower_80", "upper_80", "lower_95", "upper_95")
+            )
+        )
+
+    def backtest(data: np.ndarray, origins: list[int], end: int) -> dict[int, np.ndarray]:
+        results = [part.backtest(data, origins, end) for part in parts]
+        return {o: np.mean([r[o] for r in results], axis=0) for o in origins}
+
+    spec = "mean of " + ", ".join(part.spec for part in parts)
+    return _Candidate("combination", spec, predict, backtest)
+
+
+def _cached_backtest(candidate: _Candidate) -> _Candidate:
+    """Compute a candidate's backtest once, so a combination can reuse it."""
+    cache: dict[tuple, dict[int, np.ndarray]] = {}
+    inner = candidate.backtest
+
+    def backtest(data: np.ndarray, origins: list[int], end: int) -> dict[int, np.ndarray]:
+        key = (id(data), tuple(origins), end)
+        if key not in cache:
+            cache[key] = inner(data, origins, end)
+        return cache[key]
+
+    candidate.backtest = backtest
+    return candidate
+
+
+# --- Backtest ---------------------------------------------------------------------
+
+
+def score_forecasts(
+    values: np.ndarray, forecasts: dict[int, np.ndarray], end: int, m: int, kind: str
+) -> BacktestScore:
+    """Score rolling-origin forecasts of values[origin:end] against the actuals.
+
+    MASE divides by the in-sample MAE of the seasonal naive on the data before the
+    first origin (the naive when that has fewer than m + 1 values).
+    """
+    first = min(forecasts)
+    actual = np.concatenate([values[o:end] for o in sorted(forecasts)])
+    predicted = np.concatenate([forecasts[o] for o in sorted(forecasts)])
+    errors = np.abs(actual - predicted)
+    train = values[:first]
+    lag = m if len(train) > m else 1
+    scale = float(np.mean(np.abs(train[lag:] - train[:-lag]))) if len(train) > lag else 0.0
+
+    nonzero = actual != 0
+    mape = (
+        float(np.mean(errors[nonzero] / np.abs(actual[nonzero])) * 100) if nonzero.any() else np.nan
+    )
+    denominator = np.abs(actual) + np.abs(predicted)
+    ratios = np.divide(2 * errors, denominator, out=np.zeros_like(errors), where=denominator > 0)
+    smape = float(np.mean(ratios) * 100)
+    mae = float(np.mean(errors))
+    if scale > 0:
+        mase = mae / scale
+    else:
+        mase = 0.0 if mae == 0 else np.inf
+    return BacktestScore(kind, mape, smape, mase, int(actual.size))
+
+
+def _run_backtest(
+    values: np.ndarray, candidates: list[_Candidate], m: int
+) -> tuple[dict[str, BacktestScore], list[str]]:
+    """Score every candidate on the last BACKTEST_PERIODS months; record failures."""
+    end = len(values)
+    origins = list(range(end - BACKTEST_PERIODS, end))
+    scores: dict[str, BacktestScore] = {}
+    failures: list[str] = []
+    for candidate in candidates:
+        try:
+            forecasts = candidate.backtest(values, origins, end)
+        except (np.linalg.LinAlgError, ValueError, autosarima.NoSarimaFitError) as error:
+            failures.append(f"backtest of {candidate.spec} failed: {error}")
+            logger.warning("Backtest of %s failed and is left out: %s", candidate.spec, error)
+            continue
+        scores[candidate.kind] = score_forecasts(values, forecasts, end, m, candidate.kind)
+    return scores, failures
+
+
+# --- Entry point -----------------------------------------------------------------
+
+
+def fit_monthly_forecast(
+    series: pd.Series,
+    steps: int = 18,
+    *,
+    series_id: str = "total",
+    season_length: int = 12,
+    warm_start: WarmStart | None = None,
+    challengers: bool = True,
+    nonnegative: bool = True,
+) -> MonthlyForecast:
+    """Select, backtest and forecast a monthly series `steps` months ahead.
+
+    With ``warm_start`` (last month's ``MonthlyForecast.warm_start()``), the SARIMA
+    is refitted from last month's parameters and only the orders one step away
+    are tried. A full search runs instead when the champion's backtest MASE ends
+    up more than WARM_BACKTEST_TOLERANCE times last month's.
+
+    With ``nonnegative`` (sales), forecasts and interval bounds below zero are
+    raised to 0 and counted in ``clipped_values``.
+
+    Raises:
+        SeriesValidationError: the series is invalid (see prepare_monthly_series).
+        ValueError: steps or season_length below 1 or 2.
+    """
+    if steps < 1:
+        raise ValueError(f"steps must be 1 or more, got {steps}")
+    if season_length < 2:
+        raise ValueError(f"season_length must be 2 or more, got {season_length}")
+    monthly, filled = prepare_monthly_series(series, series_id)
+    values = monthly.to_numpy(dtype=float)
+    horizon = forecast_months(monthly.index[-1], steps)
+    base = {
+        "series_id": series_id,
+        "training_start": monthly.index[0],
+        "training_end": monthly.index[-1],
+        "n_obs": len(values),
+        "filled_periods": tuple(filled),
+    }
+
+    if np.ptp(values) == 0:
+        result = _constant_result(values, horizon, base)
+    else:
+        result = _fit_and_choose(
+            values, horizon, season_length, warm_start, challengers, nonnegative, base
+        )
+    _log_result(result)
+    return result
+
+
+def _constant_result(values: np.ndarray, horizon: pd.DatetimeIndex, base: dict) -> MonthlyForecast:
+    level = float(values[0])
+    point = np.full(len(horizon), level)
+    what = "all zero" if level == 0 else f"constant at {level:g}"
+    frame = _forecast_frame(horizon, _Prediction(point, point, point, point, point))
+    return MonthlyForecast(
+        model_kind="constant",
+        model_spec=f"constant {level:g}",
+        sarima=None,
+        converged=None,
+        warnings=(),
+        fallback_reason=(
+            f"the series is {what}, so it repeats that value with zero-width intervals"
+        ),
+        selection="none",
+        backtest={},
+        champion_score=None,
+        seasonal_naive_score=None,
+        clipped_values=0,
+        forecast=frame,
+        **base,
+    )
+
+
+def _fit_and_choose(
+    values: np.ndarray,
+    horizon: pd.DatetimeIndex,
+    m: int,
+    warm_start: WarmStart | None,
+    challengers: bool,
+    nonnegative: bool,
+    base: dict,
+) -> MonthlyForecast:
+    n = len(values)
+    seasonal = n >= min_seasonal_observations(m)
+    notes: list[str] = []
+    fallback_reason = None
+    if not seasonal:
+        fallback_reason = (
+            f"the series has {n} months, fewer than the {min_seasonal_observations(m)} "
+            f"that a seasonal model with period {m} needs"
+        )
+
+    sarima_fit, selection, sarima_notes = _fit_sarima(values, m, seasonal, warm_start)
+    notes.extend(sarima_notes)
+    if sarima_fit is None and seasonal:
+        fallback_reason = "no SARIMA candidate could be fitted"
+
+    ets_start = warm_start.ets_params if warm_start is not None else None
+    candidates = _build_candidates(values, m, seasonal, sarima_fit, challengers, notes, ets_start)
+    can_backtest = n - BACKTEST_PERIODS >= MIN_BACKTEST_TRAINING
+    scores: dict[str, BacktestScore] = {}
+    if can_backtest:
+        scores, failures = _run_backtest(values, candidates, m)
+        notes.extend(failures)
+
+    if warm_start is not None and sarima_fit is not None and scores:
+        champion = _champion(candidates, scores, seasonal)
+        previous = warm_start.backtest_mase
+        current = scores[champion.kind].mase
+        if previous is not None and current > previous * WARM_BACKTEST_TOLERANCE:
+            notes.append(
+                f"warm refit backtest MASE {current:.3f} is worse than last month's "
+                f"{previous:.3f}, so the full search ran"
+            )
+            sarima_fit, _, cold_notes = _fit_sarima(values, m, seasonal, None)
+            notes.extend(cold_notes)
+            selection = "cold after warm backtest worsened"
+            candidates = _build_candidates(values, m, seasonal, sarima_fit, challengers, notes)
+            scores, failures = _run_backtest(values, candidates, m)
+            notes.extend(failures)
+
+    champion = _champion(candidates, scores, seasonal)
+    if not seasonal and fallback_reason and champion.kind in ("seasonal_naive", "naive"):
+        fallback_reason += f", and {champion.spec} backtested best or was the only option"
+    prediction = champion.predict(len(horizon))
+    frame = _forecast_frame(horizon, prediction)
+    clipped = _clip_at_zero(frame) if nonnegative else 0
+    if clipped:
+        notes.append(f"{clipped} forecast values or bounds were below 0 and were set to 0")
+
+    return MonthlyForecast(
+        model_kind=champion.kind,
+        model_spec=champion.spec,
+        sarima=sarima_fit,
+        converged=sarima_fit.converged if sarima_fit else None,
+        warnings=tuple(dict.fromkeys((*champion.warnings, *notes))),
+        fallback_reason=fallback_reason,
+        selection=selection,
+        backtest=scores,
+        champion_score=scores.get(champion.kind),
+        seasonal_naive_score=scores.get("seasonal_naive"),
+        clipped_values=clipped,
+        forecast=frame,
+        ets_params=next((c.params for c in candidates if c.kind == "ets"), None),
+        **base,
+    )
+
+
+def _fit_sarima(
+    values: np.ndarray, m: int, seasonal: bool, warm_start: WarmStart | None
+) -> tuple[SarimaFit | None, str, list[str]]:
+    """Return the selected SARIMA (or None), how it was selected, and notes."""
+    n = len(values)
+    if not seasonal and n < MIN_ARIMA_OBSERVATIONS:
+        return None, "none", [f"{n} months are too few for an ARIMA ({MIN_ARIMA_OBSERVATIONS})"]
+    # A seasonal order cannot be refitted on a series too short for it.
+    warm_usable = warm_start is not None and (seasonal or not warm_start.spec.is_seasonal)
+    notes = []
+    if warm_usable:
+        try:
+            return (
+                autosarima.refit_sarima(values, warm_start.spec, warm_start.params),
+                "warm",
+                notes,
+            )
+        except autosarima.NoSarimaFitError as error:
+            notes.append(f"warm refit failed ({error}), so the full search ran")
+    try:
+        fit = autosarima.select_sarima(values, m, seasonal=seasonal)
+    except autosarima.NoSarimaFitError as error:
+        logger.warning("SARIMA selection failed, the challengers take over: %s", error)
+        return None, "none", [*notes, str(error)]
+    return fit, "cold", notes
+
+
+def _build_candidates(
+    values: np.ndarray,
+    m: int,
+    seasonal: bool,
+    sarima_fit: SarimaFit | None,
+    challengers: bool,
+    notes: list[str],
+    ets_start: tuple[float, ...] | None = None,
+) -> list[_Candidate]:
+    """Return the candidates in order of preference on a tie: SARIMA first."""
+    candidates: list[_Candidate] = []
+    if sarima_fit is not None:
+        kind = "sarima" if sarima_fit.spec.is_seasonal else "arima"
+        candidates.append(_cached_backtest(_sarima_candidate(values, sarima_fit, kind)))
+    n = len(values)
+    if challengers and n >= MIN_ARIMA_OBSERVATIONS:
+        lam = sarima_fit.spec.boxcox_lambda if sarima_fit else None
+        seasonal_ets = seasonal and (sarima_fit is None or sarima_fit.spec.seasonal_order[1] == 1)
+        try:
+            ets = _ets_candidate(values, lam, m, seasonal_ets, ets_start)
+            candidates.append(_cached_backtest(ets))
+        except (np.linalg.LinAlgError, ValueError) as error:
+            notes.append(f"ETS failed to fit: {error}")
+        try:
+            candidates.append(_cached_backtest(_theta_candidate(values, m, seasonal)))
+        except (np.linalg.LinAlgError, ValueError) as error:
+            notes.append(f"Theta failed to fit: {error}")
+        parts = [c for c in candidates if c.kind in ("sarima", "arima", "ets", "theta")]
+        if len(parts) == 3:
+            candidates.append(_combination_candidate(parts))
+    if n >= m:
+        candidates.append(_seasonal_naive_candidate(values, m))
+    candidates.append(_naive_candidate(values))
+    return candidates
+
+
+def _champion(
+    candidates: list[_Candidate], scores: dict[str, BacktestScore], seasonal: bool
+) -> _Candidate:
+    """Pick the lowest backtest MASE; without a backtest, the first candidate.
+
+    Ties go to the earlier candidate, so SARIMA wins a tie with a challenger.
+    """
+    scored = [c for c in candidates if c.kind in scores and np.isfinite(scores[c.kind].mase)]
+    if scored:
+        return min(scored, key=lambda c: scores[c.kind].mase)
+    # Without a backtest the first candidate wins: the SARIMA or ARIMA when one was
+    # fitted, otherwise the seasonal naive (with a whole season) or the naive.
+    return candidates[0]
+
+
+def _forecast_frame(horizon: pd.DatetimeIndex, prediction: _Prediction) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "period_start": horizon,
+            "forecast": prediction.forecast,
+            "lower_80": prediction.lower_80,
+            "upper_80": prediction.upper_80,
+            "lower_95": prediction.lower_95,
+            "upper_95": prediction.upper_95,
+        },
+        columns=list(FORECAST_COLUMNS),
+    )
+
+
+def _clip_at_zero(frame: pd.DataFrame) -> int:
+    columns = list(FORECAST_COLUMNS[1:])
+    negative = int((frame[columns] < 0).to_numpy().sum())
+    frame[columns] = frame[columns].clip(lower=0.0)
+    return negative
+
+
+def _log_result(result: MonthlyForecast) -> None:
+    if result.fallback_reason:
+        logger.warning(
+            "Series %s falls back to %s: %s",
+            result.series_id,
+            result.model_spec,
+            result.fallback_reason,
+        )
+    else:
+        logger.info(
+            "Series %s uses %s (%s selection, backtest MASE %s)",
+            result.series_id,
+            result.model_spec,
+            result.selection,
+            f"{result.champion_score.mase:.3f}" if result.champion_score else "n/a",
+        )

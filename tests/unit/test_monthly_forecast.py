@@ -1,0 +1,226 @@
+"""Unit tests for the monthly forecaster: series preparation, awkward series, backtest."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cohortintel import autosarima, monthly_forecast
+from cohortintel.monthly_forecast import (
+    SeriesValidationError,
+    fit_monthly_forecast,
+    forecast_months,
+    prepare_monthly_series,
+    score_forecasts,
+)
+
+MONTHLY_PATTERN = np.array([0.8, 0.85, 0.95, 1.0, 1.05, 1.1, 1.15, 1.2, 1.1, 1.0, 0.95, 0.85])
+FORECAST_VALUE_COLUMNS = ["forecast", "lower_80", "upper_80", "lower_95", "upper_95"]
+
+
+def month_starts(start: str, periods: int) -> pd.DatetimeIndex:
+    return pd.date_range(start, periods=periods, freq="MS")
+
+
+def monthly(values, start: str = "2020-01-01") -> pd.Series:
+    values = np.asarray(values, dtype=float)
+    return pd.Series(values, index=month_starts(start, len(values)))
+
+
+def seasonal_values(n_obs: int, seed: int = 5) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    level = 100 * np.exp(0.01 * np.arange(n_obs))
+    return level * np.resize(MONTHLY_PATTERN, n_obs) * np.exp(rng.normal(0, 0.03, n_obs))
+
+
+def test_missing_month_filled_with_zero():
+    index = pd.DatetimeIndex(["2020-01-01", "2020-02-01", "2020-04-01"])
+    series = pd.Series([5.0, 6.0, 8.0], index=index)
+
+    prepared, filled = prepare_monthly_series(series)
+
+    assert prepared.index.equals(month_starts("2020-01-01", 4))
+    assert prepared.tolist() == [5.0, 6.0, 0.0, 8.0]
+    assert filled == [pd.Timestamp("2020-03-01")]
+
+
+def test_month_end_dates_become_month_starts():
+    # Month-end dates built without the "M"/"ME" alias, which differs between
+    # pandas 2.2 ("ME") and older versions ("M").
+    index = month_starts("2020-01-01", 3) + pd.offsets.MonthEnd(0)
+    series = pd.Series([1.0, 2.0, 3.0], index=index)
+
+    prepared, filled = prepare_monthly_series(series)
+
+    assert prepared.index.equals(month_starts("2020-01-01", 3))
+    assert filled == []
+
+
+def test_period_index_accepted():
+    series = pd.Series([1.0, 2.0], index=pd.period_range("2020-11", periods=2, freq="M"))
+
+    prepared, _ = prepare_monthly_series(series)
+
+    assert prepared.index.equals(pd.DatetimeIndex(["2020-11-01", "2020-12-01"]))
+
+
+def test_forecast_months_cross_year():
+    months = forecast_months(pd.Timestamp("2020-11-01"), 3)
+    assert months.equals(pd.DatetimeIndex(["2020-12-01", "2021-01-01", "2021-02-01"]))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_value_rejected(bad):
+    series = monthly([1.0, bad, 3.0])
+
+    with pytest.raises(SeriesValidationError, match=r"non-finite value .* in 2020-02"):
+        fit_monthly_forecast(series, 3)
+
+
+def test_duplicate_month_rejected():
+    index = pd.DatetimeIndex(["2020-01-01", "2020-01-15", "2020-02-01"])
+    series = pd.Series([1.0, 2.0, 3.0], index=index)
+
+    with pytest.raises(SeriesValidationError, match="two values for 2020-01"):
+        prepare_monthly_series(series)
+
+
+def test_non_date_index_rejected():
+    with pytest.raises(SeriesValidationError, match="DatetimeIndex or PeriodIndex, got RangeIndex"):
+        prepare_monthly_series(pd.Series([1.0, 2.0]))
+
+
+def test_constant_series_forecasts_constant():
+    result = fit_monthly_forecast(monthly([7.5] * 40), 4)
+
+    assert result.model_kind == "constant"
+    assert result.sarima is None
+    assert result.forecast["forecast"].tolist() == [7.5] * 4
+    assert result.forecast["lower_95"].tolist() == [7.5] * 4
+    assert "constant at 7.5" in result.fallback_reason
+
+
+def test_all_zero_series_forecasts_zero():
+    result = fit_monthly_forecast(monthly([0.0] * 30), 3)
+
+    assert result.model_kind == "constant"
+    assert result.forecast[FORECAST_VALUE_COLUMNS].to_numpy().tolist() == [[0.0] * 5] * 3
+    assert "all zero" in result.fallback_reason
+
+
+def test_very_short_series_uses_naive():
+    # 8 months: too short for an ARIMA (16) and for a season (12), so the forecast
+    # repeats the last value.
+    result = fit_monthly_forecast(monthly([3.0, 5.0, 4.0, 6.0, 5.0, 7.0, 6.0, 8.0]), 2)
+
+    assert result.model_kind == "naive"
+    assert result.forecast["forecast"].tolist() == [8.0, 8.0]
+    assert "fewer than the 37" in result.fallback_reason
+    # The in-sample naive errors are +2, -1, +2, -1, +2, -1, +2, so the one-step
+    # error scale is sqrt((4 * 4 + 3 * 1) / 7) = sqrt(19 / 7).
+    spread = np.sqrt(19 / 7)
+    assert result.forecast["upper_80"].iloc[0] == pytest.approx(8.0 + 1.2815515655 * spread)
+
+
+def test_short_series_not_labelled_sarima():
+    # 30 months is under two seasons plus one seasonal and one regular difference.
+    result = fit_monthly_forecast(monthly(seasonal_values(30)), 6, challengers=False)
+
+    assert result.model_kind != "sarima"
+    assert result.sarima is not None
+    assert not result.sarima.spec.is_seasonal
+    assert result.fallback_reason.startswith("the series has 30 months, fewer than the 37")
+    assert not result.model_spec.startswith("SARIMA")
+
+
+def test_seasonal_series_backtest_recorded():
+    result = fit_monthly_forecast(monthly(seasonal_values(60)), 12, series_id="north")
+
+    assert result.fallback_reason is None
+    assert result.selection == "cold"
+    assert set(result.backtest) == {
+        "sarima",
+        "ets",
+        "theta",
+        "combination",
+        "seasonal_naive",
+        "naive",
+    }
+    best = min(score.mase for score in result.backtest.values())
+    assert result.champion_score.mase == best
+    assert result.seasonal_naive_score.model_kind == "seasonal_naive"
+    # 12 origins forecasting to the end: 12 + 11 + ... + 1 = 78 forecasts.
+    assert result.champion_score.n_forecasts == 78
+    assert result.n_obs == 60
+    assert result.training_end == pd.Timestamp("2024-12-01")
+    assert result.forecast["period_start"].iloc[0] == pd.Timestamp("2025-01-01")
+
+    warm = fit_monthly_forecast(
+        monthly(seasonal_values(61)), 12, series_id="north", warm_start=result.warm_start()
+    )
+    assert warm.selection in ("warm", "cold after warm backtest worsened")
+    assert warm.n_obs == 61
+
+
+def test_sarima_failure_falls_back(monkeypatch):
+    def broken_fit(self, *args, **kwargs):
+        raise np.linalg.LinAlgError("LU decomposition error.")
+
+    monkeypatch.setattr(autosarima.SARIMAX, "fit", broken_fit)
+
+    result = fit_monthly_forecast(monthly(seasonal_values(48)), 6, challengers=False)
+
+    assert result.sarima is None
+    assert result.converged is None
+    assert result.model_kind == "seasonal_naive"
+    assert result.fallback_reason == "no SARIMA candidate could be fitted"
+    assert any("LU decomposition error" in message for message in result.warnings)
+
+
+def test_declining_series_never_negative():
+    # Sales falling by 10 a month from 300 reach 10 in the last month. A model
+    # without a log transformation extrapolates the decline below zero.
+    values = 300.0 - 10.0 * np.arange(30)
+    result = fit_monthly_forecast(monthly(values), 12, challengers=False)
+
+    assert (result.forecast[FORECAST_VALUE_COLUMNS].to_numpy() >= 0).all()
+    assert result.clipped_values > 0
+    assert any("were set to 0" in message for message in result.warnings)
+
+
+def test_clip_counts_each_value():
+    frame = pd.DataFrame(
+        {
+            "period_start": month_starts("2021-01-01", 2),
+            "forecast": [1.0, -1.0],
+            "lower_80": [-2.0, -3.0],
+            "upper_80": [2.0, 1.0],
+            "lower_95": [0.0, -4.0],
+            "upper_95": [3.0, 2.0],
+        }
+    )
+
+    assert monthly_forecast._clip_at_zero(frame) == 4
+    assert frame["lower_95"].tolist() == [0.0, 0.0]
+
+
+def test_score_forecasts_by_hand():
+    # Training part [10, 20, 10, 20] with m = 2 has seasonal naive errors of 0,
+    # so take m = 1: errors 10, 10, 10, scale 10.
+    values = np.array([10.0, 20.0, 10.0, 20.0, 10.0, 20.0])
+    forecasts = {4: np.array([12.0, 15.0]), 5: np.array([25.0])}
+
+    score = score_forecasts(values, forecasts, 6, 1, "test")
+
+    # Errors: |10 - 12| = 2, |20 - 15| = 5, |20 - 25| = 5.
+    assert score.n_forecasts == 3
+    assert score.mape == pytest.approx((2 / 10 + 5 / 20 + 5 / 20) / 3 * 100)
+    assert score.smape == pytest.approx((2 * 2 / 22 + 2 * 5 / 35 + 2 * 5 / 45) / 3 * 100)
+    assert score.mase == pytest.approx((2 + 5 + 5) / 3 / 10)
+
+
+def test_score_mape_skips_zero_actuals():
+    values = np.array([1.0, 3.0, 0.0, 4.0])
+    score = score_forecasts(values, {2: np.array([1.0, 2.0])}, 4, 1, "test")
+
+    # Only the actual 4 counts for MAPE: |4 - 2| / 4 = 50 %.
+    assert score.mape == pytest.approx(50.0)
