@@ -74,7 +74,7 @@ class BacktestScore:
 
 @dataclass(frozen=True)
 class WarmStart:
-    """What a monthly refit needs from last month's result."""
+    """Inputs of a warm refit, taken from last month's result."""
 
     spec: SarimaSpec
     params: dict[str, float]
@@ -262,7 +262,7 @@ def _sarima_candidate(values: np.ndarray, fit: SarimaFit, kind: str) -> _Candida
 
     def backtest(data: np.ndarray, origins: list[int], end: int) -> dict[int, np.ndarray]:
         # Parameters are re-estimated once, on the data before the first origin,
-        # starting from the full-sample estimate; the state is then updated with
+        # starting from the full-sample estimate. The state is then updated with
         # the actual values up to each origin.
         train = data[: origins[0]]
         refit = autosarima.refit_sarima(train, fit.spec, fit.params, neighbourhood=False)

@@ -44,8 +44,8 @@ def test_missing_month_filled_with_zero():
 
 
 def test_month_end_dates_become_month_starts():
-    # Month-end dates built without the "M"/"ME" alias, which differs between
-    # pandas 2.2 ("ME") and older versions ("M").
+    # Month-end dates built without a month-end alias, because pandas 2.2
+    # renamed it from "M" to "ME".
     index = month_starts("2020-01-01", 3) + pd.offsets.MonthEnd(0)
     series = pd.Series([1.0, 2.0, 3.0], index=index)
 
