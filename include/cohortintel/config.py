@@ -19,6 +19,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SQL_DIR = PROJECT_ROOT / "include" / "sql"
 
 # Columns that can split cohorts into segments; "none" keeps only all customers.
+SEVERITIES = ("warning", "critical")
 SEGMENT_COLUMNS = ("country", "none")
 WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _QUALIFIED_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z_][A-Za-z0-9_]{0,62})?$")
@@ -57,6 +58,30 @@ def _env_fraction(name: str, default: float) -> float:
             f"COHORTINTEL_{name}={raw!r} is not a fraction between 0 and 1, for example {default}."
         )
     return value
+
+
+def _env_ratio(name: str, default: float) -> float:
+    raw = _env(name, str(default))
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not 0.0 <= value < float("inf"):
+        raise ConfigError(
+            f"COHORTINTEL_{name}={raw!r} is not a ratio of 0 or more, for example {default}."
+        )
+    return value
+
+
+def _volume_band() -> tuple[float, float]:
+    low = _env_ratio("VOLUME_MIN_RATIO", 0.5)
+    high = _env_ratio("VOLUME_MAX_RATIO", 2.0)
+    if low > high:
+        raise ConfigError(
+            f"COHORTINTEL_VOLUME_MIN_RATIO={low} is above COHORTINTEL_VOLUME_MAX_RATIO={high}; "
+            f"the band of a month's rows against the trailing months needs min <= max."
+        )
+    return low, high
 
 
 def _env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
@@ -158,6 +183,13 @@ class Settings:
     forecast_horizon: int = 26
     max_quarantine_share: float = 0.05
     max_missing_customer_share: float = 0.5
+    # A month's rows against the mean of the trailing months that were loaded.
+    volume_trailing_months: int = 3
+    volume_min_ratio: float = 0.5
+    volume_max_ratio: float = 2.0
+    volume_severity: str = "warning"
+    # The newest row of a month may lie this many days before the month's end.
+    freshness_days: int = 10
     task_retries: int = 2
     retry_delay_seconds: int = 300
     # Alert channels: each is off while its Airflow connection id is empty.
@@ -205,6 +237,11 @@ class Settings:
             forecast_horizon=_env_int("FORECAST_HORIZON", 26, minimum=1),
             max_quarantine_share=_env_fraction("MAX_QUARANTINE_SHARE", 0.05),
             max_missing_customer_share=_env_fraction("MAX_MISSING_CUSTOMER_SHARE", 0.5),
+            volume_trailing_months=_env_int("VOLUME_TRAILING_MONTHS", 3),
+            volume_min_ratio=_volume_band()[0],
+            volume_max_ratio=_volume_band()[1],
+            volume_severity=_env_choice("VOLUME_SEVERITY", "warning", SEVERITIES),
+            freshness_days=_env_int("FRESHNESS_DAYS", 10),
             task_retries=_env_int("TASK_RETRIES", 2),
             retry_delay_seconds=_env_int("RETRY_DELAY_SECONDS", 300),
             alert_smtp_conn_id=_env("ALERT_SMTP_CONN_ID", ""),

@@ -239,6 +239,85 @@ def mark_duplicates(cur: psycopg2.extensions.cursor, staging_table: str) -> Rule
     )
 
 
+def month_outcomes(
+    cur: psycopg2.extensions.cursor,
+    staging_table: str,
+    batch_month: dt.date,
+    settings: Settings,
+) -> list[RuleOutcome]:
+    """Check the run's own month: not empty, volume within band of the trailing months, fresh.
+
+    A batch can hold rows of a look-back month only, so the batch-level
+    row count alone would let an empty month pass.
+    """
+    month_begin = month_start(batch_month, settings.business_timezone)
+    month_end = month_start(add_months(batch_month, 1), settings.business_timezone)
+    cur.execute(
+        db.sql.SQL(
+            "select count(*), max(occurred_at) from {} where occurred_at >= %s and occurred_at < %s"
+        ).format(db.identifier(staging_table)),
+        (month_begin, month_end),
+    )
+    month_rows, newest = cur.fetchone()
+    outcomes = [
+        RuleOutcome(
+            rule="month_not_empty",
+            expectation_type="sql: dated rows of the run's month",
+            severity="critical",
+            success=month_rows > 0,
+            element_count=month_rows,
+            observed_value=f"{month_rows} rows in {batch_month:%Y-%m}",
+        )
+    ]
+    cur.execute(
+        "select count(*), avg(source_rows) from ops.loaded_month"
+        " where month >= %s and month < %s and source_rows > 0",
+        (add_months(batch_month, -settings.volume_trailing_months), batch_month),
+    )
+    trailing, mean = cur.fetchone()
+    if trailing:
+        ratio = month_rows / float(mean)
+        observed = (
+            f"{month_rows} rows, {ratio:.2f} times the mean of the {trailing} trailing "
+            f"month(s) loaded ({float(mean):.0f}); band {settings.volume_min_ratio:g} to "
+            f"{settings.volume_max_ratio:g}"
+        )
+        in_band = settings.volume_min_ratio <= ratio <= settings.volume_max_ratio
+    else:
+        observed = f"{month_rows} rows; no trailing month loaded yet to compare with"
+        in_band = True
+    outcomes.append(
+        RuleOutcome(
+            rule="row_volume_within_band",
+            expectation_type="sql: month rows against the mean of ops.loaded_month",
+            severity=settings.volume_severity,
+            success=in_band,
+            element_count=month_rows,
+            observed_value=observed,
+        )
+    )
+    if newest is None:
+        fresh, observed = True, "no dated rows to judge by"
+    else:
+        gap_days = (month_end - newest).total_seconds() / 86400
+        fresh = gap_days <= settings.freshness_days
+        observed = (
+            f"newest row {newest.isoformat()}, {gap_days:.1f} days before the month's end "
+            f"(limit {settings.freshness_days})"
+        )
+    outcomes.append(
+        RuleOutcome(
+            rule="source_fresh",
+            expectation_type="sql: newest row of the run's month against its end",
+            severity="warning",
+            success=fresh,
+            element_count=month_rows,
+            observed_value=observed,
+        )
+    )
+    return outcomes
+
+
 def _mark_rule(cur, staging_table: str, rule: Rule, outcome: RuleOutcome) -> None:
     cur.execute(
         db.sql.SQL(
@@ -359,6 +438,7 @@ def validate_batch(
         )
         rows_read, rows_quarantined = cur.fetchone()
         share = rows_quarantined / rows_read if rows_read else 0.0
+        outcomes.extend(month_outcomes(cur, staging_table, batch_month, settings))
         outcomes.append(
             RuleOutcome(
                 rule="quarantine_share_within_limit",
@@ -391,6 +471,14 @@ def _log_outcomes(outcomes: list[RuleOutcome], staging_table: str) -> None:
                 outcome.rule,
                 staging_table,
                 outcome.exception_message,
+            )
+        elif not outcome.success and outcome.unexpected_count is None:
+            log.warning(
+                "Rule %s (%s) failed on %s: %s",
+                outcome.rule,
+                outcome.severity,
+                staging_table,
+                outcome.observed_value,
             )
         elif not outcome.success:
             log.warning(

@@ -263,6 +263,67 @@ def test_empty_month_stops_run(source_dsn, warehouse_dsn):
     assert "ops.validation_result" in str(caught.value)
 
 
+def test_empty_month_fails_despite_lookback_rows(source_dsn, warehouse_dsn):
+    september = dt.date(2011, 9, 1)
+    batch = extract_batch(source_dsn, warehouse_dsn, september, SETTINGS, "run-1")
+    assert batch.rows_read == 1  # August's line 8 only
+    with pytest.raises(DataQualityError) as caught:
+        validate_batch(
+            warehouse_dsn, batch.staging_table, september, dt.date(2011, 8, 1), SETTINGS, "run-1"
+        )
+    assert "month_not_empty" in str(caught.value)
+    assert "batch_not_empty" not in str(caught.value)
+
+
+def month_rule(dsn: str, run_id: str, rule: str) -> tuple:
+    return fetch(
+        dsn,
+        "select severity, success, observed_value from ops.validation_result"
+        " where run_id = %s and rule = %s",
+        (run_id, rule),
+    )[0]
+
+
+def test_high_volume_recorded_as_warning(source_dsn, warehouse_dsn):
+    run_month(source_dsn, warehouse_dsn, JUNE, SETTINGS, "run-june")  # June: 1 row
+    run_month(source_dsn, warehouse_dsn, JULY, SETTINGS, "run-july")  # July: 6 rows
+    severity, success, observed = month_rule(warehouse_dsn, "run-july", "row_volume_within_band")
+    assert (severity, success) == ("warning", False)
+    assert observed.startswith("6 rows, 6.00 times the mean of the 1 trailing month(s) loaded (1)")
+
+
+def test_critical_volume_rule_stops_run(source_dsn, warehouse_dsn):
+    run_month(source_dsn, warehouse_dsn, JUNE, SETTINGS, "run-june")
+    strict = dataclasses.replace(SETTINGS, volume_severity="critical")
+    with pytest.raises(DataQualityError) as caught:
+        run_month(source_dsn, warehouse_dsn, JULY, strict, "run-july")
+    assert "row_volume_within_band" in str(caught.value)
+    # The failed run loaded nothing for July.
+    assert fetch(
+        warehouse_dsn, "select count(*) from core.transactions where occurred_month = %s", (JULY,)
+    ) == [(0,)]
+
+
+def test_first_month_skips_volume_check(source_dsn, warehouse_dsn):
+    run_month(source_dsn, warehouse_dsn, JUNE, SETTINGS, "run-june")
+    severity, success, observed = month_rule(warehouse_dsn, "run-june", "row_volume_within_band")
+    assert success is True
+    assert observed == "1 rows; no trailing month loaded yet to compare with"
+
+
+def test_stale_month_recorded_with_gap(source_dsn, warehouse_dsn):
+    run_month(source_dsn, warehouse_dsn, JULY, SETTINGS, "run-july")
+    severity, success, observed = month_rule(warehouse_dsn, "run-july", "source_fresh")
+    # The newest July row is 5 July 10:00 in London, 26.6 days before 1 August.
+    assert (severity, success) == ("warning", False)
+    assert observed == (
+        "newest row 2011-07-05T09:00:00+00:00, 26.6 days before the month's end (limit 10)"
+    )
+    relaxed = dataclasses.replace(SETTINGS, freshness_days=27)
+    run_month(source_dsn, warehouse_dsn, JULY, relaxed, "run-july-2")
+    assert month_rule(warehouse_dsn, "run-july-2", "source_fresh")[1] is True
+
+
 def test_quarantine_share_limit_stops_run(source_dsn, warehouse_dsn):
     settings = dataclasses.replace(SETTINGS, max_quarantine_share=0.1)
     batch = extract_batch(source_dsn, warehouse_dsn, JULY, settings, "run-1")

@@ -50,6 +50,10 @@ def test_season_follows_trading_week(monkeypatch):
         ("LOOKBACK_MONTHS", "-1", "below the minimum"),
         ("MAX_QUARANTINE_SHARE", "5", "between 0 and 1"),
         ("START_MONTH", "Dec 2010", "YYYY-MM"),
+        ("VOLUME_MIN_RATIO", "-0.5", "ratio of 0 or more"),
+        ("VOLUME_MAX_RATIO", "lots", "ratio of 0 or more"),
+        ("VOLUME_SEVERITY", "fatal", "warning, critical"),
+        ("FRESHNESS_DAYS", "-2", "below the minimum"),
     ],
 )
 def test_invalid_setting_named(monkeypatch, name, value, fragment):
@@ -109,3 +113,13 @@ def test_zero_alert_timeout_rejected(monkeypatch):
     monkeypatch.setenv("COHORTINTEL_ALERT_TIMEOUT_SECONDS", "0")
     with pytest.raises(ConfigError):
         Settings.from_env()
+
+
+def test_volume_band_must_be_ordered(monkeypatch):
+    monkeypatch.setenv("COHORTINTEL_VOLUME_MIN_RATIO", "3")
+    monkeypatch.setenv("COHORTINTEL_VOLUME_MAX_RATIO", "2")
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env()
+    assert "COHORTINTEL_VOLUME_MIN_RATIO=3.0 is above COHORTINTEL_VOLUME_MAX_RATIO=2.0" in str(
+        caught.value
+    )
