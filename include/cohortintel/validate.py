@@ -15,6 +15,7 @@ import json
 import logging
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import psycopg2.extensions
@@ -153,11 +154,20 @@ def build_rules(
 
 
 def run_expectations(
-    warehouse_dsn: str, staging_table: str, rules: list[Rule]
+    warehouse_dsn: str,
+    staging_table: str,
+    rules: list[Rule],
+    docs_dir: Path | None = None,
+    run_id: str | None = None,
 ) -> list[RuleOutcome]:
-    """Run the rules as one GX suite on the staging table inside the database."""
+    """Run the rules as one GX suite on the staging table inside the database.
+
+    With ``docs_dir``, GX also renders the suite and this run's results as
+    Data Docs there; each run's page is kept under validations/.
+    """
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     import great_expectations as gx
+    from great_expectations.core.run_identifier import RunIdentifier
 
     schema, table = staging_table.split(".")
     context = gx.get_context(mode="ephemeral")
@@ -173,12 +183,37 @@ def run_expectations(
     validation = context.validation_definitions.add(
         gx.ValidationDefinition(name=f"{table}_validation", data=batch_definition, suite=suite)
     )
-    result = validation.run(
-        result_format={
-            "result_format": "COMPLETE",
-            "unexpected_index_column_names": ["staging_row_id"],
-        }
+    actions = []
+    if docs_dir is not None:
+        context.add_data_docs_site(
+            "cohortintel",
+            {
+                "class_name": "SiteBuilder",
+                "store_backend": {
+                    "class_name": "TupleFilesystemStoreBackend",
+                    "base_directory": str(docs_dir),
+                },
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            },
+        )
+        actions.append(
+            gx.checkpoint.UpdateDataDocsAction(name="data_docs", site_names=["cohortintel"])
+        )
+    checkpoint = context.checkpoints.add(
+        gx.Checkpoint(
+            name=f"{table}_checkpoint",
+            validation_definitions=[validation],
+            actions=actions,
+            result_format={
+                "result_format": "COMPLETE",
+                "unexpected_index_column_names": ["staging_row_id"],
+            },
+        )
     )
+    checkpoint_result = checkpoint.run(run_id=RunIdentifier(run_name=run_id or table))
+    (result,) = checkpoint_result.run_results.values()
+    if docs_dir is not None:
+        log.info("GX Data Docs of %s: %s", staging_table, docs_dir / "index.html")
     results = _results_in_rule_order(result, rules)
     return [
         _outcome(rule, expectation_result)
@@ -414,7 +449,9 @@ def validate_batch(
     window_start = month_start(window_first_month, settings.business_timezone)
     window_end = month_start(add_months(batch_month, 1), settings.business_timezone)
     rules = build_rules(settings, window_start, window_end)
-    outcomes = run_expectations(warehouse_dsn, staging_table, rules)
+    outcomes = run_expectations(
+        warehouse_dsn, staging_table, rules, settings.output_dir / "data_docs", run_id
+    )
     with db.transaction(warehouse_dsn) as cur:
         # Clears marks of an earlier attempt on the same batch. A fresh staging table
         # has none, and rewriting every row would cost more than the validation.

@@ -324,6 +324,19 @@ def test_stale_month_recorded_with_gap(source_dsn, warehouse_dsn):
     assert month_rule(warehouse_dsn, "run-july-2", "source_fresh")[1] is True
 
 
+def test_data_docs_show_failed_rule(source_dsn, warehouse_dsn, tmp_path):
+    settings = dataclasses.replace(SETTINGS, output_dir=tmp_path)
+    run_month(source_dsn, warehouse_dsn, JULY, settings, "run-july")
+    docs = tmp_path / "data_docs"
+    assert (docs / "index.html").is_file()
+    (page,) = (docs / "validations").rglob("*.html")
+    assert "run-july" in str(page)
+    text = page.read_text(encoding="utf-8")
+    # The negative price of line 6 fails the price rule.
+    assert "unit_price" in text
+    assert "-11062.06" in text
+
+
 def test_quarantine_share_limit_stops_run(source_dsn, warehouse_dsn):
     settings = dataclasses.replace(SETTINGS, max_quarantine_share=0.1)
     batch = extract_batch(source_dsn, warehouse_dsn, JULY, settings, "run-1")
