@@ -20,9 +20,18 @@ from __future__ import annotations
 import datetime as dt
 
 import pendulum
-from airflow.sdk import Asset, CronDataIntervalTimetable, dag, get_current_context, task
+from airflow.sdk import (
+    Asset,
+    AsyncCallback,
+    CronDataIntervalTimetable,
+    DeadlineAlert,
+    DeadlineReference,
+    dag,
+    get_current_context,
+    task,
+)
 
-from cohortintel.airflow_alerts import FailureNotifier
+from cohortintel.airflow_alerts import FailureNotifier, notify_deadline_missed
 from cohortintel.config import Settings
 
 SETTINGS = Settings.from_env()
@@ -99,6 +108,18 @@ def _send_validation_warnings(batch: dict, result: dict) -> None:
     ),
     catchup=True,
     max_active_runs=1,
+    # A run still going this long after it was queued sends one warning alert.
+    deadline=(
+        DeadlineAlert(
+            reference=DeadlineReference.DAGRUN_QUEUED_AT,
+            interval=dt.timedelta(minutes=SETTINGS.run_deadline_minutes),
+            callback=AsyncCallback(
+                notify_deadline_missed, kwargs={"minutes": SETTINGS.run_deadline_minutes}
+            ),
+        )
+        if SETTINGS.run_deadline_minutes
+        else None
+    ),
     doc_md=__doc__,
     tags=["cohortintel"],
     default_args={

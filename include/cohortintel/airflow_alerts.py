@@ -12,7 +12,10 @@ runs ``on_retry_callback`` instead, so each final failure sends one alert.
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 import logging
+import zoneinfo
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -227,3 +230,44 @@ class FailureNotifier(BaseNotifier):
                 "Sending the failure alert of %s failed; the task's own error is above.",
                 getattr(context.get("ti"), "task_id", "?"),
             )
+
+
+def send_deadline_warning(context: Mapping[str, Any], minutes: int) -> bool:
+    """Send a warning that a Dag run has not finished ``minutes`` after it was queued.
+
+    ``context`` is what Airflow hands a deadline callback: the Dag run as JSON
+    under "dag_run" and the deadline under "deadline".
+    """
+    settings = Settings.from_env()
+    run = context.get("dag_run") or {}
+    dag_id = run.get("dag_id", "?")
+    run_id = run.get("dag_run_id") or run.get("run_id") or "?"
+    month = "?"
+    if run.get("data_interval_start"):
+        start = dt.datetime.fromisoformat(str(run["data_interval_start"]))
+        month = f"{start.astimezone(zoneinfo.ZoneInfo(settings.business_timezone)):%Y-%m}"
+    deadline = (context.get("deadline") or {}).get("deadline_time")
+    return send_warning_alert(
+        key=f"{dag_id}.deadline:{run_id}",
+        summary=(
+            f"Run {run_id} of {dag_id} for {month} has not finished {minutes} minutes "
+            f"after it was queued"
+        ),
+        details={
+            "deadline": str(deadline) if deadline else None,
+            "queued_at": run.get("queued_at"),
+            "state": run.get("state"),
+            "where_to_look": (
+                f"Airflow UI, Dag {dag_id}, run {run_id}: the tasks still running or queued "
+                f"and their logs"
+            ),
+        },
+    )
+
+
+async def notify_deadline_missed(
+    context: Mapping[str, Any] | None = None, minutes: int = 0, **_: Any
+) -> None:
+    """Warn that a monthly run missed its deadline; Airflow's triggerer awaits this."""
+    # Sending blocks on sockets and the warehouse, so it runs off the event loop.
+    await asyncio.to_thread(send_deadline_warning, context or {}, minutes)

@@ -190,6 +190,8 @@ class Settings:
     volume_severity: str = "warning"
     # The newest row of a month may lie this many days before the month's end.
     freshness_days: int = 10
+    # A run still unfinished this long after it was queued sends a warning; 0 is off.
+    run_deadline_minutes: int = 360
     task_retries: int = 2
     retry_delay_seconds: int = 300
     # Alert channels: each is off while its Airflow connection id is empty.
@@ -242,6 +244,7 @@ class Settings:
             volume_max_ratio=_volume_band()[1],
             volume_severity=_env_choice("VOLUME_SEVERITY", "warning", SEVERITIES),
             freshness_days=_env_int("FRESHNESS_DAYS", 10),
+            run_deadline_minutes=_env_int("RUN_DEADLINE_MINUTES", 360),
             task_retries=_env_int("TASK_RETRIES", 2),
             retry_delay_seconds=_env_int("RETRY_DELAY_SECONDS", 300),
             alert_smtp_conn_id=_env("ALERT_SMTP_CONN_ID", ""),

@@ -55,6 +55,15 @@ INSPECT_DAG = textwrap.dedent(
         "default_failure_callback": type(dag.default_args.get("on_failure_callback")).__name__,
         "failure_callbacks_per_task": sorted({len(t.on_failure_callback or []) for t in dag.tasks}),
         "retry_callbacks": sum(len(t.on_retry_callback or []) for t in dag.tasks),
+        "deadlines": [
+            {
+                "reference": type(alert.reference).__name__,
+                "minutes": alert.interval.total_seconds() / 60,
+                "callback": alert.callback.path,
+                "kwargs": alert.callback.kwargs,
+            }
+            for alert in (dag.deadline or [])
+        ],
     }))
     """
 )
@@ -157,3 +166,14 @@ def test_dag_file_does_no_io_at_import():
         if any(name in line for name in ("pandas", "psycopg2", "great_expectations", "statsmodels"))
     ]
     assert heavy == []
+
+
+def test_deadline_warns_six_hours_after_queueing(dag_facts):
+    assert dag_facts["deadlines"] == [
+        {
+            "reference": "DagRunQueuedAtDeadline",
+            "minutes": 360.0,
+            "callback": "cohortintel.airflow_alerts.notify_deadline_missed",
+            "kwargs": {"minutes": 360},
+        }
+    ]

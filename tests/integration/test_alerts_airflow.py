@@ -330,3 +330,48 @@ def test_warning_through_airflow_sent_once(airflow_setup, listeners):
     assert bodies[0]["alert_key"] == "warning_probe:same_key"
     assert bodies[0]["details"] == {"cohort_month": "2011-03"}
     assert len(slack_bodies(http)) == 1
+
+
+DEADLINE_CALLBACK = textwrap.dedent(
+    """
+    import asyncio, json, sys
+    from cohortintel.airflow_alerts import notify_deadline_missed
+
+    context = {
+        "dag_run": {
+            "dag_id": "cohort_monthly",
+            "dag_run_id": "scheduled__2011-06-30T23:00:00+00:00",
+            "data_interval_start": "2011-06-30T23:00:00Z",
+            "queued_at": "2011-07-31T23:00:05Z",
+            "state": "running",
+        },
+        "deadline": {"id": "1", "deadline_time": "2011-08-01T05:00:05Z"},
+    }
+    for _ in range(2):
+        asyncio.run(notify_deadline_missed(context=context, minutes=360))
+    """
+)
+
+
+def test_missed_deadline_warns_once(airflow_setup, listeners):
+    http = listeners["http"]
+    connections = alert_connections(closed_port(), http.port)
+    connections["COHORTINTEL_ALERT_SMTP_CONN_ID"] = ""
+    connections["COHORTINTEL_ALERT_SLACK_CONN_ID"] = ""
+    result = subprocess.run(
+        [sys.executable, "-c", DEADLINE_CALLBACK],
+        env={**airflow_setup["env"], **connections},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+
+    bodies = webhook_bodies(http)
+    assert len(bodies) == 1
+    assert bodies[0]["severity"] == "warning"
+    assert bodies[0]["alert_key"] == "cohort_monthly.deadline:scheduled__2011-06-30T23:00:00+00:00"
+    # The interval starts at midnight in London, so the month is July.
+    assert "for 2011-07 has not finished 360 minutes after it was queued" in bodies[0]["summary"]
+    assert bodies[0]["details"]["deadline"] == "2011-08-01T05:00:05Z"
+    assert_no_password(listeners)
