@@ -33,9 +33,15 @@ def transaction(dsn: str) -> Iterator[psycopg2.extensions.cursor]:
     """Yield a cursor inside one transaction that commits on success and rolls back on error."""
     conn = connect(dsn)
     try:
-        with conn:
-            with conn.cursor() as cur:
-                yield cur
+        with conn.cursor() as cur:
+            yield cur
+        conn.commit()
+    except BaseException:
+        # A connection that the server terminated is closed already, and rolling it
+        # back would replace the server's error with "connection already closed".
+        if not conn.closed:
+            conn.rollback()
+        raise
     finally:
         conn.close()
 
