@@ -277,7 +277,12 @@ def extract_batch(
         staging_table,
     )
     with db.transaction(warehouse_dsn) as cur:
-        db.execute_file(cur, "extract/create_staging.sql", staging_table=staging_table)
+        db.execute_file(
+            cur,
+            "extract/create_staging.sql",
+            {"staging_table": staging_table},
+            staging_table=staging_table,
+        )
         try:
             select_sql = _mapping_query(cur, settings, window_start, window_end)
             if same_database(source_dsn, warehouse_dsn):
