@@ -9,6 +9,7 @@ database, the batch stays inside it as one INSERT ... SELECT.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -16,6 +17,7 @@ import logging
 import os
 import threading
 import zoneinfo
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 
 import psycopg2
@@ -82,6 +84,36 @@ def _mapping_query(
         "include_undated": include_undated,
     }
     return cur.mogrify(query, params).decode()
+
+
+@contextlib.contextmanager
+def _source_transaction(
+    source_dsn: str, settings: Settings
+) -> Iterator[psycopg2.extensions.cursor]:
+    """Yield a cursor in one source transaction; a refused connection raises ExtractError.
+
+    The message names the connection id, host, port, database and user, never
+    the password, and keeps libpq's reason.
+    """
+    try:
+        conn = db.connect(source_dsn, application_name="cohortintel-extract")
+    except psycopg2.OperationalError as error:
+        parts = psycopg2.extensions.parse_dsn(source_dsn)
+        reason = " ".join(str(error).split())
+        raise ExtractError(
+            f"Could not connect to the source database {parts.get('dbname')!r} at "
+            f"{parts.get('host', 'localhost')}:{parts.get('port', '5432')} as user "
+            f"{parts.get('user')!r} (connection {settings.source_conn_id!r}). Check that the "
+            f"server is running and that the connection's host, port and database are right. "
+            f"The driver reported: {reason}"
+        ) from error
+    try:
+        with conn.cursor() as cur:
+            yield cur
+        conn.commit()
+    finally:
+        # Closing a connection rolls back a transaction left open by an error.
+        conn.close()
 
 
 def _source_columns(source_dsn: str, table: str) -> list[str]:
@@ -183,7 +215,7 @@ def source_digests(
     A month without rows gets the digest of zero rows.
     """
     shaping = settings_digest(settings)
-    with db.transaction(source_dsn) as cur:
+    with _source_transaction(source_dsn, settings) as cur:
         # Row text depends on these session settings; fix them so that every
         # process computes the same digest.
         cur.execute("set local timezone = 'UTC'")
@@ -328,7 +360,7 @@ def record_month_status(
 ) -> dict[dt.date, bool]:
     """Store whether each month is closed, meaning the source already contains rows after it."""
     status: dict[dt.date, bool] = {}
-    with db.transaction(source_dsn) as cur:
+    with _source_transaction(source_dsn, settings) as cur:
         for month in months:
             # Undated lines would count as "after" every month, so they are left out.
             month_end = _local_naive(add_months(month, 1), settings)

@@ -73,3 +73,37 @@ def test_reader_denied_outside_marts(bi_dsn, table):
 def test_reader_cannot_write_marts(bi_dsn):
     with pytest.raises(psycopg2.errors.InsufficientPrivilege):
         run_as(bi_dsn, "delete from marts.cohort_cell")
+
+
+@pytest.mark.parametrize(
+    "table",
+    [
+        "core.customer_month",
+        "core.aggregated_month",
+        "quarantine.transactions",
+        "ops.validation_result",
+        "ops.loaded_month",
+        "ops.month_status",
+        "ops.alert_log",
+        "staging.sales_forecast",
+    ],
+)
+def test_reader_denied_other_tables(bi_dsn, table):
+    with pytest.raises(psycopg2.errors.InsufficientPrivilege):
+        run_as(bi_dsn, f"select * from {table} limit 1")
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "insert into marts.customer_cohort (customer_id, cohort_month) values ('x', '2011-01-01')",
+        "update marts.cohort_cell set revenue = 0",
+        "truncate marts.sales_daily",
+        "drop view marts.cohort_retention",
+        "create table marts.reader_table (id int)",
+        "create table staging.reader_table (id int)",
+    ],
+)
+def test_reader_cannot_change_marts(bi_dsn, statement):
+    with pytest.raises(psycopg2.errors.InsufficientPrivilege):
+        run_as(bi_dsn, statement)
