@@ -51,6 +51,8 @@ INSPECT_DAG = textwrap.dedent(
         "doc_md": dag.doc_md or "",
         "owner": dag.default_args.get("owner"),
         "retries": [t.retries for t in dag.tasks],
+        "retry_delays": sorted({t.retry_delay.total_seconds() for t in dag.tasks}),
+        "exponential_backoff": sorted({bool(t.retry_exponential_backoff) for t in dag.tasks}),
         "callbacks": sorted({type(cb).__name__ for t in dag.tasks for cb in (t.on_failure_callback or [])}),
         "default_failure_callback": type(dag.default_args.get("on_failure_callback")).__name__,
         "failure_callbacks_per_task": sorted({len(t.on_failure_callback or []) for t in dag.tasks}),
@@ -81,6 +83,7 @@ def dag_facts(tmp_path_factory) -> dict:
         "AIRFLOW_CONN_COHORTINTEL_SOURCE": "postgresql://nobody@127.0.0.1:9/source",
         "AIRFLOW_CONN_COHORTINTEL_WAREHOUSE": "postgresql://nobody@127.0.0.1:9/warehouse",
         "COHORTINTEL_TASK_RETRIES": "3",
+        "COHORTINTEL_RETRY_DELAY_SECONDS": "42",
     }
     result = subprocess.run(
         [sys.executable, "-c", INSPECT_DAG, str(PROJECT_ROOT / "dags")],
@@ -143,6 +146,10 @@ def test_backfill_settings(dag_facts):
 def test_defaults_for_every_task(dag_facts):
     assert dag_facts["owner"] == "data-engineering"
     assert set(dag_facts["retries"]) == {3}
+    # A failed task, such as an extract whose source is unreachable, is retried
+    # after a fixed delay; the DAG configures no exponential back-off.
+    assert dag_facts["retry_delays"] == [42.0]
+    assert dag_facts["exponential_backoff"] == [False]
     assert dag_facts["callbacks"] == ["FailureNotifier"]
 
 
