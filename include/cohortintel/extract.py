@@ -90,10 +90,10 @@ def _mapping_query(
 def _source_transaction(
     source_dsn: str, settings: Settings
 ) -> Iterator[psycopg2.extensions.cursor]:
-    """Yield a cursor in one source transaction; a refused connection raises ExtractError.
+    """Yield a cursor in one source transaction.
 
-    The message names the connection id, host, port, database and user, never
-    the password, and keeps libpq's reason.
+    A failed connection raises ExtractError, whose message names the connection
+    id, host, port, database and user (never the password) and keeps libpq's reason.
     """
     try:
         conn = db.connect(source_dsn, application_name="cohortintel-extract")

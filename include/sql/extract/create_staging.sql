@@ -2,7 +2,7 @@
 -- grain: one row per source line of the batch window; key: staging_row_id, because
 -- source ids may be null or repeated and the validate step must still tell rows apart
 -- Two extracts of the same month would race to create the same table, and the
--- second would fail on the catalog's unique index; the lock makes it wait for
+-- second would fail on the catalog's unique index. The lock makes it wait for
 -- the first to commit and then replace that table.
 select pg_advisory_xact_lock(hashtext(%(staging_table)s));
 drop table if exists {staging_table};
