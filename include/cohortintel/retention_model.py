@@ -43,6 +43,10 @@ logger = logging.getLogger(__name__)
 # describe one churn probability shared by every customer, a geometric lifetime.
 # Near e^-12, each customer churns in the first period or never.
 LOG_PARAMETER_BOUNDS = (-12.0, 12.0)
+# A variance of log alpha or log beta above this (a standard error of 5, a factor
+# of about 150) means the data pin down no more than a combination of the two,
+# as with a single churn step, so the covariance is not used.
+MAX_LOG_VARIANCE = 25.0
 
 # Starting points (log alpha, log beta) tried besides the moment estimate.
 _GRID_STARTS: tuple[tuple[float, float], ...] = ((0.0, 0.0), (-1.0, 1.0), (1.0, 2.0))
@@ -346,12 +350,22 @@ def _minimise(stats: _SufficientStatistics, start: tuple[float, float]):
 
 
 def _covariance(hessian: np.ndarray) -> np.ndarray | None:
+    """Return the covariance of (log alpha, log beta), or None when it is not usable.
+
+    The information matrix must be positive definite, and the variances finite and
+    at most MAX_LOG_VARIANCE: a nearly singular matrix passes the first test but
+    gives variances so large that sampled parameters overflow.
+    """
     information = -hessian
     try:
         np.linalg.cholesky(information)
     except np.linalg.LinAlgError:
         return None
-    return np.linalg.inv(information)
+    covariance = np.linalg.inv(information)
+    variances = np.diag(covariance)
+    if not np.all(np.isfinite(covariance)) or variances.max() > MAX_LOG_VARIANCE:
+        return None
+    return covariance
 
 
 def _no_churn_fit(stats: _SufficientStatistics, cohorts: int) -> SBGFit:
@@ -434,7 +448,8 @@ def fit_sbg_pooled(curves: Sequence[Sequence[float]]) -> SBGFit:
         warnings.warn(
             f"The sBG fit has no interior optimum (alpha={fit.alpha:.4g}, "
             f"beta={fit.beta:.4g}): it ended on a parameter bound or where the "
-            "log-likelihood is flat, as when every customer churns in the first period. "
+            "log-likelihood is flat, as when every customer churns in the first period "
+            "or a single churn step pins down only the average churn. "
             "Projections use these values, and their intervals leave out parameter "
             "uncertainty when the covariance is unavailable.",
             RetentionModelWarning,
@@ -501,8 +516,9 @@ def project_survivors(
     if fit.covariance is None:
         parameter_draws = np.tile([math.log(alpha), math.log(beta)], (draws, 1))
     else:
-        parameter_draws = rng.multivariate_normal(
-            [math.log(alpha), math.log(beta)], fit.covariance, size=draws
+        parameter_draws = np.clip(
+            rng.multivariate_normal([math.log(alpha), math.log(beta)], fit.covariance, size=draws),
+            *LOG_PARAMETER_BOUNDS,
         )
     alpha_draws = np.exp(parameter_draws[:, :1])
     beta_draws = np.exp(parameter_draws[:, 1:])

@@ -594,3 +594,19 @@ def test_project_segment_intervals_nest():
 def test_project_segment_rejects_invalid_cells(change, message):
     with pytest.raises(ValueError, match=message):
         project_segment(change(segment_cells()), through_month=6)
+
+
+def test_single_churn_step_projects_finite_bands():
+    # One period of churn fixes only alpha / (alpha + beta): the covariance is
+    # nearly singular, so the bands leave out parameter uncertainty instead of
+    # drawing parameters that overflow.
+    with pytest.warns(RetentionModelWarning, match="single churn step"):
+        fit = fit_sbg([885, 324])
+    assert fit.covariance is None
+    assert fit.converged is False
+    assert fit.alpha / (fit.alpha + fit.beta) == pytest.approx(1 - 324 / 885, abs=1e-4)
+    projection = project_cohort(885, [885, 324], through_month=6, fit=fit)
+    for values in (projection.lower_95, projection.upper_95):
+        assert np.all(np.isfinite(values))
+    assert np.all(projection.lower_95 <= projection.unbounded_retention_rate)
+    assert np.all(projection.unbounded_retention_rate <= projection.upper_95)
