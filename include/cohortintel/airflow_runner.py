@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import time
 
@@ -26,6 +27,11 @@ def run_months(first: str, last: str) -> int:
     from airflow.utils.state import DagRunState
 
     from cohortintel.config import PROJECT_ROOT, Settings
+
+    # dag.test() in Airflow 3.3 fails at the end of every run of a Dag with a
+    # deadline: it looks the deadline alert up by its serialized form instead of
+    # its id. No triggerer runs here to fire the deadline anyway, so it is off.
+    os.environ["COHORTINTEL_RUN_DEADLINE_MINUTES"] = "0"
 
     settings = Settings.from_env()
     bag = DagBag(str(PROJECT_ROOT / "dags"))

@@ -144,6 +144,8 @@ def airflow_setup(postgres_server, tmp_path_factory):
         "COHORTINTEL_OUTPUT_DIR": str(tmp / "output"),
         "COHORTINTEL_ALERT_EMAIL_TO": "oncall@example.com",
         "COHORTINTEL_ALERT_TIMEOUT_SECONDS": "5",
+        # dag.test() cannot run a Dag with a deadline (see cohortintel.airflow_runner).
+        "COHORTINTEL_RUN_DEADLINE_MINUTES": "0",
     }
     migrated = subprocess.run(
         [sys.executable, "-m", "airflow", "db", "migrate"],
