@@ -274,6 +274,20 @@ def mark_duplicates(cur: psycopg2.extensions.cursor, staging_table: str) -> Rule
     )
 
 
+def mark_repeated_ids(cur: psycopg2.extensions.cursor, staging_table: str) -> RuleOutcome:
+    """Mark every row whose source id another row of the batch carries too."""
+    db.execute_file(cur, "validate/mark_repeated_ids.sql", staging_table=staging_table)
+    repeated = cur.rowcount
+    return RuleOutcome(
+        rule="source_row_id_unique",
+        expectation_type="sql: ids carried by more than one row (include/sql/validate/mark_repeated_ids.sql)",
+        severity="warning",
+        success=repeated == 0,
+        unexpected_count=repeated,
+        observed_value=f"{repeated} rows share their id with another row",
+    )
+
+
 def month_outcomes(
     cur: psycopg2.extensions.cursor,
     staging_table: str,
@@ -382,6 +396,11 @@ def write_quarantine(
         "source_row_id",
         "is an exact copy of an earlier row of the batch; the first copy was loaded",
     )
+    descriptions["source_row_id_unique"] = (
+        "source_row_id",
+        "is the id of more than one row of the batch; all of them are quarantined because "
+        "the right one cannot be told. Fix the ids in the source and rerun the month",
+    )
     columns, texts = zip(*descriptions.values(), strict=True)
     db.execute_file(
         cur,
@@ -465,6 +484,7 @@ def validate_batch(
             if rule.row_level and outcome.unexpected_ids:
                 _mark_rule(cur, staging_table, rule, outcome)
         outcomes.append(mark_duplicates(cur, staging_table))
+        outcomes.append(mark_repeated_ids(cur, staging_table))
         quarantined_by_rule = write_quarantine(
             cur, staging_table, batch_month, window_first_month, rules, run_id, settings
         )

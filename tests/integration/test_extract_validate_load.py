@@ -422,6 +422,47 @@ def test_row_level_rules_quarantine_bad_rows(source_dsn, warehouse_dsn):
     assert result["rows_quarantined"] == 7
 
 
+def test_repeated_source_id_quarantined_not_crashing(source_dsn, warehouse_dsn):
+    batch = extract_batch(source_dsn, warehouse_dsn, JULY, SETTINGS, "run-1")
+    with db.transaction(warehouse_dsn) as cur:
+        # Two different rows that carry the id of July's line 7, and an exact
+        # copy of line 5 with its id, which the duplicate rule takes alone.
+        cur.execute(
+            "insert into staging.transactions_2011_07 (source_row_id, order_id, customer_id,"
+            " occurred_at, quantity, unit_price, currency, country) values"
+            " (7, '590001', '1', '2011-07-10 10:00+01', 1, 1, 'GBP', 'UK')"
+        )
+        cur.execute(
+            "insert into staging.transactions_2011_07 (source_row_id, order_id, product_id,"
+            " product_description, customer_id, occurred_at, quantity, unit_price, currency,"
+            " country) select source_row_id, order_id, product_id, product_description,"
+            " customer_id, occurred_at, quantity, unit_price, currency, country"
+            " from staging.transactions_2011_07 where source_row_id = 5"
+        )
+    settings = dataclasses.replace(SETTINGS, max_quarantine_share=0.9)
+    result = validate_batch(warehouse_dsn, batch.staging_table, JULY, JUNE, settings, "run-1")
+    counts = load_batch(
+        warehouse_dsn,
+        batch.staging_table,
+        JULY,
+        JUNE,
+        result["quarantined_by_rule"],
+        settings,
+        "run-1",
+    )
+    repeated = fetch(
+        warehouse_dsn,
+        "select source_row_id, reason from quarantine.transactions"
+        " where rule = 'source_row_id_unique'",
+    )
+    assert [row[0] for row in repeated] == [7, 7]
+    assert "is the id of more than one row" in repeated[0][1]
+    assert fetch(
+        warehouse_dsn, "select count(*) from core.transactions where source_row_id in (5, 7)"
+    ) == [(1,)]
+    assert counts["rows_read"] == counts["rows_accepted"] + counts["rows_quarantined"]
+
+
 def test_rows_without_timestamp_kept_once(source_dsn, warehouse_dsn):
     batch = extract_batch(source_dsn, warehouse_dsn, JULY, SETTINGS, "run-1")
     with db.transaction(warehouse_dsn) as cur:
