@@ -176,7 +176,7 @@ def test_forecast_skips_saturdays(pipeline):
 def test_charts_written(pipeline):
     charts = sorted(
         path.relative_to(pipeline["output"]).as_posix()
-        for path in pipeline["output"].rglob("*.png")
+        for path in (pipeline["output"] / "charts").rglob("*.png")
     )
     assert charts == [
         "charts/2010-12/forecast_total.png",
@@ -184,6 +184,13 @@ def test_charts_written(pipeline):
         "charts/2011-01/forecast_total.png",
         "charts/2011-01/retention_heatmap.png",
     ]
+
+
+def test_data_docs_written(pipeline):
+    pages = list((pipeline["output"] / "data_docs" / "validations").rglob("*.html"))
+    # One validation page per monthly run.
+    assert len(pages) == 2
+    assert (pipeline["output"] / "data_docs" / "index.html").is_file()
 
 
 def test_rerun_of_month_leaves_tables_same(pipeline):
