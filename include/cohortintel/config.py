@@ -84,6 +84,20 @@ def _volume_band() -> tuple[float, float]:
     return low, high
 
 
+def _env_factor(name: str, default: float) -> float:
+    raw = _env(name, str(default))
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not 1.0 <= value < float("inf"):
+        raise ConfigError(
+            f"COHORTINTEL_{name}={raw!r} is not a factor of 1 or more; set it to a number "
+            f"such as {default}."
+        )
+    return value
+
+
 def _env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
     value = _env(name, default).lower()
     if value not in choices:
@@ -203,6 +217,11 @@ class Settings:
     alert_timeout_seconds: int = 10
     alert_warning_period_seconds: int = 86400
     output_dir: Path = field(default_factory=lambda: PROJECT_ROOT / "output")
+    # Monthly sales series from outside the order system, forecast one mapped task each.
+    monthly_sales_table: str = "public.monthly_sales"
+    monthly_forecast_horizon: int = 18
+    monthly_min_months: int = 12
+    monthly_error_alert_factor: float = 3.0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -255,4 +274,11 @@ class Settings:
             alert_timeout_seconds=_env_int("ALERT_TIMEOUT_SECONDS", 10, minimum=1),
             alert_warning_period_seconds=_env_int("ALERT_WARNING_PERIOD_SECONDS", 86400),
             output_dir=Path(_env("OUTPUT_DIR", str(PROJECT_ROOT / "output"))),
+            monthly_sales_table=validate_qualified_name(
+                _env("MONTHLY_SALES_TABLE", "public.monthly_sales"),
+                "COHORTINTEL_MONTHLY_SALES_TABLE",
+            ),
+            monthly_forecast_horizon=_env_int("MONTHLY_FORECAST_HORIZON", 18, minimum=1),
+            monthly_min_months=_env_int("MONTHLY_MIN_MONTHS", 12, minimum=1),
+            monthly_error_alert_factor=_env_factor("MONTHLY_ERROR_ALERT_FACTOR", 3.0),
         )

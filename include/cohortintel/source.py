@@ -1,5 +1,9 @@
 """Load the UCI Online Retail transactions into a source database, as the shop's order system stores them.
 
+``load_monthly_sales`` loads a folder of monthly sales series (one CSV per
+series) into a second source table, the external series that the monthly
+forecast reads.
+
 The table keeps one row per invoice line with every original column and its
 original meaning (local UK time without a zone, prices in GBP, an integer
 customer id or NULL). The only addition is ``invoice_line_id``, the line's
@@ -11,8 +15,13 @@ quarantine instead of being turned away at the door.
 
 from __future__ import annotations
 
+import csv
+import datetime as dt
 import gzip
+import io
 import logging
+import math
+import re
 from pathlib import Path
 
 import psycopg2
@@ -25,6 +34,10 @@ log = logging.getLogger(__name__)
 DEFAULT_ONLINE_RETAIL_CSV = (
     PROJECT_ROOT.parent / "shared" / "data" / "online_retail" / "online_retail.csv.gz"
 )
+DEFAULT_MONTHLY_SALES_DIR = PROJECT_ROOT.parent / "shared" / "data" / "sales_monthly"
+MONTHLY_SALES_HEADER = ["period", "value"]
+_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+_SERIES_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 EXPECTED_HEADER = [
     "InvoiceNo",
     "StockCode",
@@ -117,3 +130,145 @@ def source_row_count(dsn: str, table: str = "public.invoice_lines") -> int | Non
             return None
         cur.execute(db.sql.SQL("select count(*) from {}").format(db.identifier(table)))
         return cur.fetchone()[0]
+
+
+class MonthlySalesFileError(ValueError):
+    """Raised when a monthly sales CSV has a wrong header or an invalid row."""
+
+
+def monthly_series_id(path: Path) -> str:
+    """Return the series id of a monthly sales CSV: its file name without ``.csv``."""
+    series_id = path.stem
+    if not _SERIES_ID.match(series_id):
+        raise MonthlySalesFileError(
+            f"{path}: the file name {series_id!r} is not a valid series id; rename the file to "
+            f"letters, digits, '_', '.' or '-' (at most 63, starting with a letter or digit)."
+        )
+    return series_id
+
+
+def _parse_period(text: str, path: Path, line: int) -> dt.date:
+    match = _MONTH.match(text.strip())
+    month = int(match.group(2)) if match else 0
+    if not match or not 1 <= month <= 12:
+        raise MonthlySalesFileError(
+            f"{path}, line {line}: invalid month {text!r} in column period; expected YYYY-MM "
+            f"with a month from 01 to 12, such as 2011-01. Fix the line and load again."
+        )
+    return dt.date(int(match.group(1)), month, 1)
+
+
+def _parse_value(text: str, path: Path, line: int) -> str:
+    try:
+        number = float(text)
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number):
+        raise MonthlySalesFileError(
+            f"{path}, line {line}: invalid value {text!r} in column value; expected a finite "
+            f"number such as 1234.5. Use 0 for a month without sales, then load again."
+        )
+    return text.strip()
+
+
+def read_monthly_sales_csv(path: Path) -> list[tuple[dt.date, str]]:
+    """Read and check one series' CSV; return (month start, value text) per line in file order.
+
+    Raises:
+        MonthlySalesFileError: the header is not ``period,value``, or a line has the
+            wrong number of fields, an invalid month, a month already given on an
+            earlier line, or a value that is not a finite number.
+    """
+    rows: list[tuple[dt.date, str]] = []
+    first_line: dict[dt.date, int] = {}
+    with path.open("r", encoding="utf-8-sig", newline="") as handle:
+        reader = csv.reader(handle)
+        header = [name.strip() for name in next(reader, [])]
+        if header != MONTHLY_SALES_HEADER:
+            missing = [name for name in MONTHLY_SALES_HEADER if name not in header]
+            found = ", ".join(header) or "no column"
+            problem = f"missing column(s) {', '.join(missing)}" if missing else "unexpected header"
+            raise MonthlySalesFileError(
+                f"{path}, line 1: {problem}; found {found}. Expected the header "
+                f"{','.join(MONTHLY_SALES_HEADER)}, with period as YYYY-MM and value a number."
+            )
+        for fields in reader:
+            line = reader.line_num
+            if not fields:
+                continue
+            if len(fields) != len(MONTHLY_SALES_HEADER):
+                raise MonthlySalesFileError(
+                    f"{path}, line {line}: expected 2 fields (period,value), found "
+                    f"{len(fields)}: {','.join(fields)!r}. Fix the line and load again."
+                )
+            period = _parse_period(fields[0], path, line)
+            value = _parse_value(fields[1], path, line)
+            if period in first_line:
+                raise MonthlySalesFileError(
+                    f"{path}, line {line}: duplicate period {fields[0].strip()!r}, already on "
+                    f"line {first_line[period]}. Keep one value per month and load again."
+                )
+            first_line[period] = line
+            rows.append((period, value))
+    return rows
+
+
+def load_monthly_sales(
+    dsn: str, folder: Path, table: str = "public.monthly_sales"
+) -> dict[str, int]:
+    """Load every ``*.csv`` of ``folder`` into the monthly sales table; return rows per series.
+
+    Each file is one series named by its file stem. Every file is checked before
+    anything is written, so a bad file leaves the table as it was. The table is
+    created when missing, and the loaded series replace their earlier rows while
+    other series stay.
+    """
+    if not folder.is_dir():
+        problem = "is a file, not a folder" if folder.exists() else "not found"
+        raise FileNotFoundError(
+            f"Monthly sales folder {folder} {problem}; pass a folder of CSV files "
+            f"(columns period,value) with --monthly-sales-data."
+        )
+    paths = sorted(folder.glob("*.csv"))
+    if not paths:
+        raise FileNotFoundError(
+            f"Monthly sales folder {folder} contains no .csv file; add one CSV per series "
+            f"with the columns period,value."
+        )
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    counts: dict[str, int] = {}
+    for path in paths:
+        series_id = monthly_series_id(path)
+        rows = read_monthly_sales_csv(path)
+        for period, value in rows:
+            writer.writerow((series_id, period.isoformat(), value))
+        counts[series_id] = len(rows)
+    buffer.seek(0)
+
+    target = db.identifier(table)
+    with db.transaction(dsn) as cur:
+        cur.execute(
+            db.sql.SQL(
+                "create table if not exists {} ("
+                " series_id text not null,"
+                " period date not null check (extract(day from period) = 1),"
+                " value numeric not null,"
+                " primary key (series_id, period))"
+            ).format(target)
+        )
+        cur.execute(
+            db.sql.SQL("delete from {} where series_id = any(%s)").format(target), (list(counts),)
+        )
+        copy = db.sql.SQL("copy {} (series_id, period, value) from stdin with (format csv)").format(
+            target
+        )
+        cur.copy_expert(copy.as_string(cur), buffer)
+    log.info(
+        "Loaded %s monthly sales series (%s rows) from %s into source table %s",
+        len(counts),
+        sum(counts.values()),
+        folder,
+        table,
+    )
+    return counts
