@@ -8,6 +8,14 @@ replaces them in `core.transactions`, rebuilds the cohort marts, projects
 every cohort's retention and flags at-risk cohorts, rebuilds the daily sales
 series, refits the SARIMA forecast and publishes forecasts and charts.
 
+Next to the daily forecast it forecasts the external monthly sales series
+(`COHORTINTEL_MONTHLY_SALES_TABLE` in the source database): `copy_monthly_sales`
+copies their closed months, `fit_monthly_forecast` runs once per series (a
+mapped task named by the series id), warm-started from the series' newest
+earlier model, and `publish_monthly_forecasts` publishes every series of the
+month in one transaction and sends a warning when an earlier forecast missed
+far beyond its backtest error.
+
 This file only wires tasks. The logic lives in `include/cohortintel` (Python)
 and `include/sql` (one SQL file per step); the README lists the settings and
 the tables written. Tasks pass table names and month keys through XCom, never
@@ -42,6 +50,10 @@ COHORT_RETENTION = Asset(
 SALES_FORECAST = Asset(
     name="cohortintel_sales_forecast", uri="cohortintel://warehouse/marts/sales_forecast"
 )
+MONTHLY_SALES_FORECAST = Asset(
+    name="cohortintel_monthly_sales_forecast",
+    uri="cohortintel://warehouse/marts/monthly_sales_forecast",
+)
 
 
 def _dsn(conn_id: str) -> str:
@@ -75,6 +87,24 @@ def _send_at_risk_warnings(as_of_month: dt.date) -> None:
     for row in at_risk_cohorts(_dsn(SETTINGS.warehouse_conn_id), as_of_month):
         alert = at_risk_warning(row, _run_id())
         send_warning_alert(alert.key, alert.fields["summary"], alert.fields["details"])
+
+
+def _data_interval() -> tuple[dt.datetime, dt.datetime]:
+    context = get_current_context()
+    return context["data_interval_start"], context["data_interval_end"]
+
+
+def _send_monthly_error_warnings(as_of_month: dt.date) -> int:
+    """Send one warning per series whose forecast of the month missed far beyond its backtest."""
+    from cohortintel.airflow_alerts import send_warning_alert
+    from cohortintel.monthly_sales import error_warnings, realised_errors_outside_band
+
+    factor = SETTINGS.monthly_error_alert_factor
+    rows = realised_errors_outside_band(_dsn(SETTINGS.warehouse_conn_id), as_of_month, factor)
+    warnings = error_warnings(rows, factor, _run_id())
+    for key, summary, details in warnings:
+        send_warning_alert(key, summary, details)
+    return len(warnings)
 
 
 def _send_validation_warnings(batch: dict, result: dict) -> None:
@@ -244,6 +274,43 @@ def cohort_monthly():
         charts = render_charts(warehouse, month, SETTINGS)
         return {"as_of_month": fitted["as_of_month"], "forecast_rows": rows, "charts": charts}
 
+    @task
+    def copy_monthly_sales() -> list[str]:
+        from cohortintel.monthly_sales import copy_monthly_sales as copy
+
+        return copy(
+            _dsn(SETTINGS.source_conn_id),
+            _dsn(SETTINGS.warehouse_conn_id),
+            _run_month(),
+            SETTINGS,
+            _run_id(),
+        )
+
+    # The template reads the expanded argument, so each map index shows its series id.
+    @task(map_index_template="{{ task.op_kwargs['series_id'] }}")
+    def fit_monthly_forecast(series_id: str) -> dict:
+        from cohortintel.monthly_sales import fit_monthly_series
+
+        return fit_monthly_series(
+            _dsn(SETTINGS.warehouse_conn_id),
+            series_id,
+            _run_month(),
+            SETTINGS,
+            _run_id(),
+            _data_interval(),
+        )
+
+    # none_failed: with no series the mapped task is skipped, and the month is
+    # still published (empty), so a rerun without series removes older rows.
+    @task(outlets=[MONTHLY_SALES_FORECAST], trigger_rule="none_failed")
+    def publish_monthly_forecasts() -> dict:
+        from cohortintel.monthly_sales import publish_monthly_forecasts as publish
+
+        month = _run_month()
+        counts = publish(_dsn(SETTINGS.warehouse_conn_id), month)
+        warnings = _send_monthly_error_warnings(month)
+        return {"as_of_month": month.isoformat(), **counts, "error_warnings": warnings}
+
     migrated = migrate_warehouse()
     batch = extract_transactions()
     migrated >> batch
@@ -256,6 +323,9 @@ def cohort_monthly():
     series >> fitted
     published = publish_results(fitted)
     projected >> published
+    monthly_series = copy_monthly_sales()
+    migrated >> monthly_series
+    fit_monthly_forecast.expand(series_id=monthly_series) >> publish_monthly_forecasts()
 
 
 cohort_monthly()

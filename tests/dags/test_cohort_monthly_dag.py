@@ -19,8 +19,15 @@ INSPECT_DAG = textwrap.dedent(
     """
     import datetime as dt, json, sys, zoneinfo
     from airflow.dag_processing.dagbag import DagBag
+    from airflow.sdk.definitions.mappedoperator import MappedOperator
     from airflow.serialization.encoders import coerce_to_core_timetable
     from airflow.timetables.base import TimeRestriction
+
+    def callbacks(value):
+        # A mapped task keeps the callback as given until it is unmapped at run time.
+        if value is None:
+            return []
+        return value if isinstance(value, list) else [value]
 
     def utc(moment):
         return moment.astimezone(dt.timezone.utc).isoformat()
@@ -44,6 +51,14 @@ INSPECT_DAG = textwrap.dedent(
         "import_errors": {str(k): str(v) for k, v in bag.import_errors.items()},
         "dag_ids": sorted(bag.dag_ids),
         "tasks": {t.task_id: sorted(t.upstream_task_ids) for t in dag.tasks},
+        "mapped": {
+            t.task_id: {
+                "map_index_template": t.map_index_template,
+                "expand_input": sorted(t.op_kwargs_expand_input.value),
+            }
+            for t in dag.tasks if isinstance(t, MappedOperator)
+        },
+        "trigger_rules": {t.task_id: t.trigger_rule.value for t in dag.tasks},
         "timetable": type(dag.timetable).__name__,
         "intervals": intervals,
         "catchup": dag.catchup,
@@ -53,10 +68,10 @@ INSPECT_DAG = textwrap.dedent(
         "retries": [t.retries for t in dag.tasks],
         "retry_delays": sorted({t.retry_delay.total_seconds() for t in dag.tasks}),
         "exponential_backoff": sorted({bool(t.retry_exponential_backoff) for t in dag.tasks}),
-        "callbacks": sorted({type(cb).__name__ for t in dag.tasks for cb in (t.on_failure_callback or [])}),
+        "callbacks": sorted({type(cb).__name__ for t in dag.tasks for cb in callbacks(t.on_failure_callback)}),
         "default_failure_callback": type(dag.default_args.get("on_failure_callback")).__name__,
-        "failure_callbacks_per_task": sorted({len(t.on_failure_callback or []) for t in dag.tasks}),
-        "retry_callbacks": sum(len(t.on_retry_callback or []) for t in dag.tasks),
+        "failure_callbacks_per_task": sorted({len(callbacks(t.on_failure_callback)) for t in dag.tasks}),
+        "retry_callbacks": sum(len(callbacks(t.on_retry_callback)) for t in dag.tasks),
         "deadlines": [
             {
                 "reference": type(alert.reference).__name__,
@@ -112,7 +127,25 @@ def test_task_ids_and_order(dag_facts):
         "build_sales_series": ["load_transactions"],
         "refit_sales_forecasts": ["build_sales_series"],
         "publish_results": ["project_retention", "refit_sales_forecasts"],
+        "copy_monthly_sales": ["migrate_warehouse"],
+        "fit_monthly_forecast": ["copy_monthly_sales"],
+        "publish_monthly_forecasts": ["fit_monthly_forecast"],
     }
+
+
+def test_monthly_fit_mapped_by_series(dag_facts):
+    assert dag_facts["mapped"] == {
+        "fit_monthly_forecast": {
+            "map_index_template": "{{ task.op_kwargs['series_id'] }}",
+            "expand_input": ["series_id"],
+        }
+    }
+
+
+def test_monthly_publish_runs_without_series(dag_facts):
+    # With no series the mapped task is skipped; publish must still run then.
+    assert dag_facts["trigger_rules"]["publish_monthly_forecasts"] == "none_failed"
+    assert dag_facts["trigger_rules"]["fit_monthly_forecast"] == "all_success"
 
 
 def test_timetable_has_data_intervals(dag_facts):
