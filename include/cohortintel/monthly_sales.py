@@ -20,6 +20,7 @@ import io
 import json
 import logging
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
@@ -158,17 +159,26 @@ def copy_monthly_sales(
 # --- Fit -----------------------------------------------------------------------------
 
 
-def training_series(warehouse_dsn: str, series_id: str, as_of_month: dt.date) -> pd.Series:
-    """Return the series' months up to and including ``as_of_month``, indexed by month start."""
+def training_series(
+    warehouse_dsn: str, series_id: str, as_of_month: dt.date
+) -> tuple[pd.Series, list[dt.date]]:
+    """Return the series' months up to and including ``as_of_month``, and the filled months.
+
+    The series is indexed by month start. The filled months are those the copy
+    step set to 0 because the source has no row for them.
+    """
     with db.transaction(warehouse_dsn) as cur:
         cur.execute(
-            "select period_start, value::double precision from marts.sales_monthly"
+            "select period_start, value::double precision, is_filled from marts.sales_monthly"
             " where series_id = %s and period_start < %s order by period_start",
             (series_id, add_months(as_of_month, 1)),
         )
         rows = cur.fetchall()
-    index = pd.DatetimeIndex([pd.Timestamp(month) for month, _ in rows], name="period_start")
-    return pd.Series([value for _, value in rows], index=index, name=series_id, dtype="float64")
+    index = pd.DatetimeIndex([pd.Timestamp(month) for month, _, _ in rows], name="period_start")
+    series = pd.Series(
+        [value for _, value, _ in rows], index=index, name=series_id, dtype="float64"
+    )
+    return series, [month for month, _, is_filled in rows if is_filled]
 
 
 def _finite(value: float | None) -> float | None:
@@ -248,8 +258,13 @@ def _score_json(score) -> dict[str, Any]:
     }
 
 
-def model_row(result: MonthlyForecast) -> dict[str, Any]:
-    """Return the model columns of a fitted series for ``monthly_forecast_model``."""
+def model_row(result: MonthlyForecast, filled_months: Sequence[dt.date] = ()) -> dict[str, Any]:
+    """Return the model columns of a fitted series for ``monthly_forecast_model``.
+
+    ``filled_months`` are the months the copy step filled with 0; the months the
+    forecaster filled itself are added to them.
+    """
+    filled = sorted({*filled_months, *(month.date() for month in result.filled_periods)})
     sarima = result.sarima
     champion = result.champion_score
     naive = result.seasonal_naive_score
@@ -273,7 +288,7 @@ def model_row(result: MonthlyForecast) -> dict[str, Any]:
         "training_start": result.training_start.date(),
         "training_end": result.training_end.date(),
         "n_obs": result.n_obs,
-        "filled_periods": [month.date() for month in result.filled_periods],
+        "filled_periods": filled,
         "warnings": list(result.warnings),
         "converged": result.converged,
         "fallback_reason": result.fallback_reason,
@@ -393,7 +408,7 @@ def fit_monthly_series(
     status failed and its reason, and the function returns normally, so the
     other series of the month are still forecast and published.
     """
-    series = training_series(warehouse_dsn, series_id, as_of_month)
+    series, filled_months = training_series(warehouse_dsn, series_id, as_of_month)
     month_text = f"{as_of_month:%Y-%m}"
     reason = validation_failure(series, series_id, settings.monthly_min_months)
     if reason is not None:
@@ -434,7 +449,7 @@ def fit_monthly_series(
         warehouse_dsn,
         series_id,
         as_of_month,
-        model_row(result),
+        model_row(result, filled_months),
         forecasts,
         run_id,
         data_interval,
