@@ -45,9 +45,17 @@ def _names() -> DatabaseNames:
 
 
 def prepare_databases(
-    server: PostgresServer, names: DatabaseNames, data_path: Path, reload: bool
+    server: PostgresServer,
+    names: DatabaseNames,
+    data_path: Path,
+    reload: bool,
+    monthly_sales_path: Path | None = None,
+    reload_monthly_sales: bool = False,
 ) -> None:
     """Create the three databases, load the source unless it is loaded, migrate the warehouse.
+
+    With ``monthly_sales_path``, the monthly sales series of that folder are
+    loaded too, unless the source already contains them.
 
     Loading the source anew also empties the warehouse and removes old charts,
     because results of other source data would mix with the new ones.
@@ -86,6 +94,47 @@ def prepare_databases(
     applied = db.migrate(server.database_dsn(names.warehouse))
     if applied:
         print(f"cohortintel: applied warehouse migrations {', '.join(applied)}", flush=True)
+    if monthly_sales_path is not None:
+        prepare_monthly_sales(
+            server, names, settings, monthly_sales_path, reload or reload_monthly_sales
+        )
+
+
+def prepare_monthly_sales(
+    server: PostgresServer,
+    names: DatabaseNames,
+    settings: Settings,
+    folder: Path,
+    reload: bool,
+) -> None:
+    """Load the monthly sales series into the source unless they are loaded already.
+
+    Loading them anew also empties the warehouse's monthly series and forecasts,
+    because forecasts of other series data would mix with the new ones.
+    """
+    source_dsn = server.database_dsn(names.source)
+    table = settings.monthly_sales_table
+    existing = source.source_row_count(source_dsn, table)
+    if existing and not reload:
+        print(
+            f"cohortintel: monthly sales table {table} already contains {existing:,} rows "
+            f"(use --monthly-sales-data FOLDER to load other series)",
+            flush=True,
+        )
+        return
+    print(f"cohortintel: loading the monthly sales series of {folder} into {table}", flush=True)
+    counts = source.load_monthly_sales(source_dsn, folder, table)
+    with db.transaction(server.database_dsn(names.warehouse)) as cur:
+        cur.execute(
+            "truncate marts.sales_monthly, marts.monthly_forecast_model,"
+            " marts.monthly_sales_forecast, staging.monthly_forecast_model,"
+            " staging.monthly_sales_forecast"
+        )
+    print(
+        f"cohortintel: loaded {len(counts)} monthly series ({sum(counts.values()):,} months) "
+        f"and emptied the warehouse's monthly forecasts",
+        flush=True,
+    )
 
 
 def run_airflow(env: dict[str, str], *args: str, verbose: bool = False) -> None:
@@ -129,8 +178,25 @@ def command_demo(args: argparse.Namespace) -> int:
     where = "embedded PostgreSQL" if server.embedded else "PostgreSQL"
     print(f"cohortintel: using {where} at {db.redact_dsn(server.admin_dsn)}", flush=True)
     data_path = Path(args.data) if args.data else source.DEFAULT_ONLINE_RETAIL_CSV
-    # A file named on the command line is always loaded, so it is never ignored.
-    prepare_databases(server, names, data_path, reload=args.reload_source or bool(args.data))
+    monthly_path: Path | None = source.DEFAULT_MONTHLY_SALES_DIR
+    if args.monthly_sales_data:
+        monthly_path = Path(args.monthly_sales_data)
+    elif not monthly_path.is_dir():
+        print(
+            f"cohortintel: no monthly sales series at {monthly_path}, so the monthly forecast "
+            f"has nothing to do; pass a folder with --monthly-sales-data",
+            flush=True,
+        )
+        monthly_path = None
+    # A file or folder named on the command line is always loaded, so it is never ignored.
+    prepare_databases(
+        server,
+        names,
+        data_path,
+        reload=args.reload_source or bool(args.data),
+        monthly_sales_path=monthly_path,
+        reload_monthly_sales=bool(args.monthly_sales_data),
+    )
     env = airflow_environment(server, names)
     # Fail fast in the demo: a retry would wait the production retry delay.
     env["COHORTINTEL_TASK_RETRIES"] = os.environ.get("COHORTINTEL_TASK_RETRIES", "0")
@@ -189,6 +255,11 @@ def command_summary(args: argparse.Namespace) -> int:
 
 def command_run_month(args: argparse.Namespace) -> int:
     """Run every step of one month in this process, without Airflow, for debugging."""
+    from cohortintel.monthly_sales import (
+        copy_monthly_sales,
+        fit_monthly_series,
+        publish_monthly_forecasts,
+    )
     from cohortintel.months import month_start, parse_month
     from cohortintel.pipeline import run_month
     from cohortintel.publish import publish_forecasts, render_charts
@@ -212,6 +283,9 @@ def command_run_month(args: argparse.Namespace) -> int:
     )
     fit_forecasts(warehouse_dsn, month, settings, run_id, interval)
     publish_forecasts(warehouse_dsn, month)
+    for series_id in copy_monthly_sales(source_dsn, warehouse_dsn, month, settings, run_id):
+        fit_monthly_series(warehouse_dsn, series_id, month, settings, run_id, interval)
+    publish_monthly_forecasts(warehouse_dsn, month)
     charts = render_charts(warehouse_dsn, month, settings)
     print(
         f"cohortintel: {month:%Y-%m} done: {counts['rows_read']:,} rows read, "
@@ -290,6 +364,16 @@ def build_parser() -> argparse.ArgumentParser:
             "Online Retail CSV or .csv.gz to load into the source database, replacing what it "
             f"contains and emptying the warehouse (default: {source.DEFAULT_ONLINE_RETAIL_CSV}, "
             "loaded only when the source table is empty)"
+        ),
+    )
+    demo.add_argument(
+        "--monthly-sales-data",
+        metavar="FOLDER",
+        help=(
+            "folder of monthly sales CSV files (one series per file, columns period,value) to "
+            "load into the source database, replacing those series and emptying the monthly "
+            f"forecasts (default: {source.DEFAULT_MONTHLY_SALES_DIR}, loaded only when the "
+            "monthly sales table is empty)"
         ),
     )
     demo.add_argument(

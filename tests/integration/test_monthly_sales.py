@@ -12,10 +12,13 @@ import datetime as dt
 import logging
 from pathlib import Path
 
+import psycopg2.extensions
 import pytest
 
 from cohortintel import db
+from cohortintel.cli import prepare_monthly_sales
 from cohortintel.config import Settings
+from cohortintel.environment import DatabaseNames
 from cohortintel.monthly_sales import (
     copy_monthly_sales,
     fit_monthly_series,
@@ -346,3 +349,24 @@ def test_realised_errors_outside_band(warehouse_dsn):
         "select series_id, is_within_80, is_within_95 from marts.monthly_forecast_error order by 1",
     )
     assert within == [("s", False, False), ("t", False, True)]
+
+
+def test_demo_loads_series_once(postgres_server, source_dsn, warehouse_dsn, sales_folder):
+    names = DatabaseNames(
+        source=psycopg2.extensions.parse_dsn(source_dsn)["dbname"],
+        warehouse=psycopg2.extensions.parse_dsn(warehouse_dsn)["dbname"],
+        airflow="unused",
+    )
+    run_month(source_dsn, warehouse_dsn, JANUARY)
+    write_csv(sales_folder, "alpha", {"2012-01": 1})
+
+    prepare_monthly_sales(postgres_server, names, Settings(), sales_folder, reload=False)
+    alpha_rows = "select count(*) from public.monthly_sales where series_id = 'alpha'"
+    assert fetch(source_dsn, alpha_rows) == [(14,)]
+    assert fetch(warehouse_dsn, "select count(*) from marts.monthly_forecast_model") == [(2,)]
+
+    prepare_monthly_sales(postgres_server, names, Settings(), sales_folder, reload=True)
+    assert fetch(source_dsn, alpha_rows) == [(1,)]
+    # Forecasts of the replaced series data must not mix with the new ones.
+    assert fetch(warehouse_dsn, "select count(*) from marts.monthly_forecast_model") == [(0,)]
+    assert fetch(warehouse_dsn, "select count(*) from marts.sales_monthly") == [(0,)]

@@ -23,3 +23,9 @@ def test_subcommand_required(capsys):
     with pytest.raises(SystemExit):
         build_parser().parse_args([])
     assert "demo" in capsys.readouterr().err
+
+
+def test_demo_monthly_sales_folder_option():
+    args = build_parser().parse_args(["demo", "--monthly-sales-data", "series"])
+    assert args.monthly_sales_data == "series"
+    assert build_parser().parse_args(["demo"]).monthly_sales_data is None
