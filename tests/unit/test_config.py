@@ -54,6 +54,10 @@ def test_season_follows_trading_week(monkeypatch):
         ("VOLUME_MAX_RATIO", "lots", "ratio of 0 or more"),
         ("VOLUME_SEVERITY", "fatal", "warning, critical"),
         ("FRESHNESS_DAYS", "-2", "below the minimum"),
+        ("MONTHLY_SALES_TABLE", "sales-monthly", "not a valid table name"),
+        ("MONTHLY_FORECAST_HORIZON", "0", "below the minimum"),
+        ("MONTHLY_ERROR_ALERT_FACTOR", "0.5", "factor of 1 or more"),
+        ("MONTHLY_ERROR_ALERT_FACTOR", "many", "factor of 1 or more"),
     ],
 )
 def test_invalid_setting_named(monkeypatch, name, value, fragment):
@@ -123,3 +127,27 @@ def test_volume_band_must_be_ordered(monkeypatch):
     assert "COHORTINTEL_VOLUME_MIN_RATIO=3.0 is above COHORTINTEL_VOLUME_MAX_RATIO=2.0" in str(
         caught.value
     )
+MONTHLY_VARIABLES = (
+    "MONTHLY_SALES_TABLE",
+    "MONTHLY_FORECAST_HORIZON",
+    "MONTHLY_MIN_MONTHS",
+    "MONTHLY_ERROR_ALERT_FACTOR",
+)
+
+
+def test_monthly_defaults(monkeypatch):
+    for name in MONTHLY_VARIABLES:
+        monkeypatch.delenv(f"COHORTINTEL_{name}", raising=False)
+    settings = Settings.from_env()
+    assert settings.monthly_sales_table == "public.monthly_sales"
+    assert settings.monthly_forecast_horizon == 18
+    assert settings.monthly_min_months == 12
+    assert settings.monthly_error_alert_factor == 3.0
+
+
+def test_monthly_settings_read(monkeypatch):
+    monkeypatch.setenv("COHORTINTEL_MONTHLY_SALES_TABLE", "sales.by_month")
+    monkeypatch.setenv("COHORTINTEL_MONTHLY_ERROR_ALERT_FACTOR", "2.5")
+    settings = Settings.from_env()
+    assert settings.monthly_sales_table == "sales.by_month"
+    assert settings.monthly_error_alert_factor == 2.5
