@@ -107,6 +107,7 @@ def pipeline(postgres_server, tmp_path_factory, online_retail_csv):
     run(sys.executable, "-m", "cohortintel.airflow_runner", "2010-12", "2011-01")
     yield {
         "warehouse": postgres_server.database_dsn(names.warehouse),
+        "airflow": postgres_server.database_dsn(names.airflow),
         "slice": slice_path,
         "output": tmp / "output",
         "run": run,
@@ -191,6 +192,23 @@ def test_data_docs_written(pipeline):
     # One validation page per monthly run; a later test reruns a month.
     assert len(pages) >= 2
     assert (pipeline["output"] / "data_docs" / "index.html").is_file()
+
+
+def test_monthly_tasks_without_series_table(pipeline):
+    # The source has no monthly sales table: nothing to map, and publish still runs.
+    states = fetch(
+        pipeline["airflow"],
+        "select distinct task_id, state from task_instance where task_id in"
+        " ('copy_monthly_sales', 'fit_monthly_forecast', 'publish_monthly_forecasts')"
+        " order by 1",
+    )
+    assert states == [
+        ("copy_monthly_sales", "success"),
+        ("fit_monthly_forecast", "skipped"),
+        ("publish_monthly_forecasts", "success"),
+    ]
+    models = fetch(pipeline["warehouse"], "select count(*) from marts.monthly_forecast_model")
+    assert models == [(0,)]
 
 
 def test_rerun_of_month_leaves_tables_same(pipeline):

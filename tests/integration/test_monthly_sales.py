@@ -1,8 +1,8 @@
 """External monthly sales series: loaded into the source, copied, forecast per series and published.
 
-The series are short (12 to 20 months), so the forecaster falls back to the
-seasonal naive method, whose forecasts are last year's values and can be
-checked by hand; one 20-month series fits a non-seasonal ARIMA to exercise
+Most series here have 12 to 14 months, so the forecaster falls back to the
+seasonal naive method. Its forecasts are last year's values, which can be
+checked by hand. One 21-month series fits a non-seasonal ARIMA to exercise
 the warm start.
 """
 
@@ -299,7 +299,7 @@ def test_bad_series_recorded_others_forecast(source_dsn, warehouse_dsn):
 
 
 def test_warm_start_stored_and_used(source_dsn, warehouse_dsn, sales_folder):
-    # 20 months with a trend and noise: long enough for a non-seasonal ARIMA.
+    # 21 months with a trend and noise: long enough for a non-seasonal ARIMA.
     values = [200 + 3 * k + (7 if k % 3 == 0 else -4) + (k % 5) for k in range(21)]
     write_csv(
         sales_folder, "trend", {month_text(dt.date(2009, 5, 1), k): v for k, v in enumerate(values)}

@@ -55,6 +55,10 @@ def run_as(dsn: str, statement: str) -> None:
         "marts.sales_daily",
         "marts.retention_projection",
         "marts.retention_at_risk",
+        "marts.sales_monthly",
+        "marts.monthly_forecast_model",
+        "marts.monthly_sales_forecast",
+        "marts.monthly_forecast_error",
     ],
 )
 def test_reader_selects_marts(bi_dsn, view):
@@ -63,7 +67,13 @@ def test_reader_selects_marts(bi_dsn, view):
 
 @pytest.mark.parametrize(
     "table",
-    ["core.transactions", "quarantine.transactions", "staging.forecast_model", "ops.batch_report"],
+    [
+        "core.transactions",
+        "quarantine.transactions",
+        "staging.forecast_model",
+        "staging.monthly_forecast_model",
+        "ops.batch_report",
+    ],
 )
 def test_reader_denied_outside_marts(bi_dsn, table):
     with pytest.raises(psycopg2.errors.InsufficientPrivilege):

@@ -1,8 +1,8 @@
 -- Replaces every monthly sales series' months before %(next_month)s with the rows
--- copied from the source into pg_temp.monthly_sales_source, on a full calendar:
--- each series gets every month from its first to its last copied month, and a
--- month without a source row gets 0 with is_filled true. Months from
--- %(next_month)s on belong to later runs and stay as they are.
+-- that were copied from the source into pg_temp.monthly_sales_source. The result
+-- is a full calendar: each series gets every month from its first to its last
+-- copied month, and a month without a source row gets 0 with is_filled true.
+-- Months from %(next_month)s on belong to later runs and stay as they are.
 -- grain: one row per (series_id, period_start)
 delete from marts.sales_monthly
 where period_start < %(next_month)s;
