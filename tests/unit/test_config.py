@@ -127,6 +127,8 @@ def test_volume_band_must_be_ordered(monkeypatch):
     assert "COHORTINTEL_VOLUME_MIN_RATIO=3.0 is above COHORTINTEL_VOLUME_MAX_RATIO=2.0" in str(
         caught.value
     )
+
+
 MONTHLY_VARIABLES = (
     "MONTHLY_SALES_TABLE",
     "MONTHLY_FORECAST_HORIZON",
