@@ -327,7 +327,7 @@ def test_stale_month_recorded_with_gap(source_dsn, warehouse_dsn):
 def test_data_docs_show_failed_rule(source_dsn, warehouse_dsn, tmp_path):
     settings = dataclasses.replace(SETTINGS, output_dir=tmp_path)
     run_month(source_dsn, warehouse_dsn, JULY, settings, "run-july")
-    docs = tmp_path / "data_docs"
+    docs = tmp_path / "data_docs" / "2011-07"
     assert (docs / "index.html").is_file()
     (page,) = (docs / "validations").rglob("*.html")
     assert "run-july" in str(page)
