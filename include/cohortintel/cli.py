@@ -244,7 +244,11 @@ def _summary_text(server: PostgresServer, names: DatabaseNames, settings: Settin
         (last_month,) = cur.fetchone()
     charts = sorted(chart_dir(settings, last_month).glob("*.png")) if last_month else []
     return report.summary(
-        server.database_dsn(names.source), warehouse_dsn, settings.source_table, charts
+        server.database_dsn(names.source),
+        warehouse_dsn,
+        settings.source_table,
+        charts,
+        settings.output_dir / "data_docs" / "index.html",
     )
 
 
@@ -421,12 +425,23 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
+    command = " ".join(argv if argv is not None else sys.argv[1:])
     try:
         return args.handler(args)
     except (ValueError, OSError, ConnectionError) as error:
         # Bad input or a missing file: the message names the fix, and a traceback adds nothing.
         print(f"cohortintel: error: {error}", file=sys.stderr)
         return 2
+    except RuntimeError as error:
+        # The pipeline's own failures (data quality, extract, load) explain themselves;
+        # other runtime errors keep their traceback.
+        if type(error).__module__.startswith("cohortintel."):
+            print(
+                f"cohortintel: {command} failed: {type(error).__name__}: {error}",
+                file=sys.stderr,
+            )
+            return 1
+        raise
     except subprocess.CalledProcessError as error:
         print(
             f"cohortintel: error: {' '.join(error.cmd)} exited with {error.returncode}",

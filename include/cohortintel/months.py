@@ -30,7 +30,7 @@ def parse_month(text: str) -> dt.date:
         day = dt.date.fromisoformat(text)
     except ValueError:
         raise ValueError(
-            f"Invalid month {text!r}; expected the form YYYY-MM, as in 2011-01."
+            f"Invalid month {text!r}; expected YYYY-MM with a month from 01 to 12, as in 2011-01."
         ) from None
     if day.day != 1:
         raise ValueError(

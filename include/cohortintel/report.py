@@ -102,6 +102,11 @@ def at_risk_section(warehouse_dsn: str) -> list[str]:
     """Return the at-risk cohorts of the newest retention projection, one line each."""
     from cohortintel.at_risk import at_risk_cohorts
 
+    if not _fetch(warehouse_dsn, "select 1 from marts.retention_projection limit 1"):
+        return [
+            "(no retention projection yet: a segment needs a closed month after its first "
+            "cohort's first month and COHORTINTEL_RETENTION_MIN_CUSTOMERS customers)"
+        ]
     rows = at_risk_cohorts(warehouse_dsn)
     if not rows:
         return ["(no cohort flagged in the newest retention projection)"]
@@ -148,7 +153,37 @@ def latest_forecasts(warehouse_dsn: str, days_shown: int = 6) -> list[str]:
     return lines
 
 
-def summary(source_dsn: str, warehouse_dsn: str, source_table: str, chart_paths: list[Path]) -> str:
+def monthly_forecasts(warehouse_dsn: str) -> list[str]:
+    """Return the newest model of every external monthly series, one line each."""
+    models = _fetch(
+        warehouse_dsn,
+        "select distinct on (series_id) series_id, as_of_month, status, model_spec,"
+        " failure_reason, champion_mape, seasonal_naive_mape from marts.monthly_forecast_model"
+        " order by series_id, as_of_month desc",
+    )
+    if not models:
+        return ["(no monthly sales series in the source)"]
+    lines = []
+    for series_id, as_of, status, spec, failure, mape, naive_mape in models:
+        if status == "failed":
+            lines.append(f"{series_id}, as of {as_of:%Y-%m}: failed: {failure}")
+            continue
+        scores = (
+            f"backtest MAPE {mape:.2f}% (seasonal naive {naive_mape:.2f}%)"
+            if mape is not None and naive_mape is not None
+            else "no backtest (series too short)"
+        )
+        lines.append(f"{series_id}, as of {as_of:%Y-%m}: {spec}; {scores}")
+    return lines
+
+
+def summary(
+    source_dsn: str,
+    warehouse_dsn: str,
+    source_table: str,
+    chart_paths: list[Path],
+    data_docs: Path | None = None,
+) -> str:
     """Return the whole demo summary as text."""
     sections = [
         "== Rows ==",
@@ -166,13 +201,19 @@ def summary(source_dsn: str, warehouse_dsn: str, source_table: str, chart_paths:
         "== Latest sales forecasts (daily net revenue, GBP) ==",
         *latest_forecasts(warehouse_dsn),
         "",
+        "== Monthly sales series (champion model of the newest run) ==",
+        *monthly_forecasts(warehouse_dsn),
+        "",
         "== Where the results are ==",
         f"Warehouse: {db.redact_dsn(warehouse_dsn)}",
         "Tables: core.transactions, quarantine.transactions, marts.cohort_retention,"
         " marts.cohort_retention_matrix, marts.retention_curve, marts.customer_cohort,"
         " marts.retention_projection, marts.retention_at_risk,"
         " marts.sales_daily,"
-        " marts.sales_forecast, marts.forecast_model, ops.batch_report, ops.validation_result",
+        " marts.sales_forecast, marts.forecast_model, marts.monthly_forecast_model,"
+        " marts.monthly_sales_forecast, marts.monthly_forecast_error, ops.batch_report,"
+        " ops.validation_result",
         *(f"Chart: {path}" for path in chart_paths),
+        *([f"GX Data Docs: {data_docs}"] if data_docs and data_docs.is_file() else []),
     ]
     return "\n".join(sections)
