@@ -248,7 +248,9 @@ def _summary_text(server: PostgresServer, names: DatabaseNames, settings: Settin
         warehouse_dsn,
         settings.source_table,
         charts,
-        settings.output_dir / "data_docs" / "index.html",
+        settings.output_dir / "data_docs" / f"{last_month:%Y-%m}" / "index.html"
+        if last_month
+        else None,
     )
 
 
