@@ -235,6 +235,12 @@ def cohort_monthly():
         return {"table": "marts.cohort_cell", **counts}
 
     @task
+    def score_customer_risk(cohorts: dict) -> dict:
+        from cohortintel.customer_risk import score_customers
+
+        return score_customers(_dsn(SETTINGS.warehouse_conn_id), _run_month(), _run_id())
+
+    @task
     def project_retention(cohorts: dict) -> dict:
         from cohortintel.retention import project_retention as project
 
@@ -317,12 +323,13 @@ def cohort_monthly():
     loaded = load_transactions(validate_transactions(batch))
     cohorts = build_cohort_tables(loaded)
     projected = project_retention(cohorts)
+    scored = score_customer_risk(cohorts)
     series = build_sales_series()
     loaded >> series
     fitted = refit_sales_forecasts()
     series >> fitted
     published = publish_results(fitted)
-    projected >> published
+    [projected, scored] >> published
     monthly_series = copy_monthly_sales()
     migrated >> monthly_series
     fit_monthly_forecast.expand(series_id=monthly_series) >> publish_monthly_forecasts()

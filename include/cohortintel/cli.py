@@ -261,6 +261,7 @@ def command_summary(args: argparse.Namespace) -> int:
 
 def command_run_month(args: argparse.Namespace) -> int:
     """Run every step of one month in this process, without Airflow, for debugging."""
+    from cohortintel.customer_risk import score_customers
     from cohortintel.monthly_sales import (
         copy_monthly_sales,
         fit_monthly_series,
@@ -282,6 +283,7 @@ def command_run_month(args: argparse.Namespace) -> int:
     run_id = f"cli__{month:%Y-%m}"
     counts = run_month(source_dsn, warehouse_dsn, month, settings, run_id)
     project_retention(warehouse_dsn, month, run_id)
+    score_customers(warehouse_dsn, month, run_id)
     build_sales_series(warehouse_dsn, settings)
     interval = (
         month_start(month, settings.business_timezone),
