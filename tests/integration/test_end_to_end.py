@@ -87,33 +87,39 @@ def pipeline(postgres_server, tmp_path_factory, online_retail_csv):
     names = DatabaseNames.with_prefix(f"cohortintel_test_e2e_{os.getpid()}")
     for name in (names.source, names.warehouse, names.airflow):
         ensure_database(postgres_server, name)
-    slice_path = tmp / "online_retail_slice.csv"
-    write_slice(online_retail_csv, slice_path)
-    load_online_retail(postgres_server.database_dsn(names.source), slice_path)
-    env = {
-        **os.environ,
-        **airflow_environment(postgres_server, names, airflow_home=str(tmp / "airflow")),
-        "COHORTINTEL_TASK_RETRIES": "0",
-        "COHORTINTEL_OUTPUT_DIR": str(tmp / "output"),
-    }
+    # The databases are dropped even when the setup runs fail, so a failed run
+    # leaves nothing behind on the server.
+    try:
+        slice_path = tmp / "online_retail_slice.csv"
+        write_slice(online_retail_csv, slice_path)
+        load_online_retail(postgres_server.database_dsn(names.source), slice_path)
+        env = {
+            **os.environ,
+            **airflow_environment(postgres_server, names, airflow_home=str(tmp / "airflow")),
+            "COHORTINTEL_TASK_RETRIES": "0",
+            "COHORTINTEL_OUTPUT_DIR": str(tmp / "output"),
+        }
 
-    def run(*args: str, expect_success: bool = True) -> subprocess.CompletedProcess:
-        result = subprocess.run(list(args), env=env, capture_output=True, text=True, timeout=900)
-        if expect_success:
-            assert result.returncode == 0, (result.stdout[-3000:], result.stderr[-6000:])
-        return result
+        def run(*args: str, expect_success: bool = True) -> subprocess.CompletedProcess:
+            result = subprocess.run(
+                list(args), env=env, capture_output=True, text=True, timeout=900
+            )
+            if expect_success:
+                assert result.returncode == 0, (result.stdout[-3000:], result.stderr[-6000:])
+            return result
 
-    run(sys.executable, "-m", "airflow", "db", "migrate")
-    run(sys.executable, "-m", "cohortintel.airflow_runner", "2010-12", "2011-01")
-    yield {
-        "warehouse": postgres_server.database_dsn(names.warehouse),
-        "airflow": postgres_server.database_dsn(names.airflow),
-        "slice": slice_path,
-        "output": tmp / "output",
-        "run": run,
-    }
-    for name in (names.source, names.warehouse, names.airflow):
-        drop_database(postgres_server, name)
+        run(sys.executable, "-m", "airflow", "db", "migrate")
+        run(sys.executable, "-m", "cohortintel.airflow_runner", "2010-12", "2011-01")
+        yield {
+            "warehouse": postgres_server.database_dsn(names.warehouse),
+            "airflow": postgres_server.database_dsn(names.airflow),
+            "slice": slice_path,
+            "output": tmp / "output",
+            "run": run,
+        }
+    finally:
+        for name in (names.source, names.warehouse, names.airflow):
+            drop_database(postgres_server, name)
 
 
 def test_cohort_sizes_match_full_data(pipeline):
