@@ -156,6 +156,10 @@ def _send_validation_warnings(batch: dict, result: dict) -> None:
         "owner": "data-engineering",
         "retries": SETTINGS.task_retries,
         "retry_delay": dt.timedelta(seconds=SETTINGS.retry_delay_seconds),
+        # Retries back off exponentially (multiplier 2, with Airflow's jitter) up to
+        # an hour, so a source that is down for a while is not hammered.
+        "retry_exponential_backoff": 2.0,
+        "max_retry_delay": dt.timedelta(hours=1),
         # One alert per final failure; attempts that Airflow retries send none.
         "on_failure_callback": FailureNotifier(),
     },

@@ -67,7 +67,8 @@ INSPECT_DAG = textwrap.dedent(
         "owner": dag.default_args.get("owner"),
         "retries": [t.retries for t in dag.tasks],
         "retry_delays": sorted({t.retry_delay.total_seconds() for t in dag.tasks}),
-        "exponential_backoff": sorted({bool(t.retry_exponential_backoff) for t in dag.tasks}),
+        "exponential_backoff": sorted({float(t.retry_exponential_backoff) for t in dag.tasks}),
+        "max_retry_delays": sorted({t.max_retry_delay.total_seconds() for t in dag.tasks}),
         "callbacks": sorted({type(cb).__name__ for t in dag.tasks for cb in callbacks(t.on_failure_callback)}),
         "default_failure_callback": type(dag.default_args.get("on_failure_callback")).__name__,
         "failure_callbacks_per_task": sorted({len(callbacks(t.on_failure_callback)) for t in dag.tasks}),
@@ -181,9 +182,10 @@ def test_defaults_for_every_task(dag_facts):
     assert dag_facts["owner"] == "data-engineering"
     assert set(dag_facts["retries"]) == {3}
     # A failed task, such as an extract whose source is unreachable, is retried
-    # after a fixed delay; the DAG configures no exponential back-off.
+    # with exponential back-off from the configured delay, up to an hour.
     assert dag_facts["retry_delays"] == [42.0]
-    assert dag_facts["exponential_backoff"] == [False]
+    assert dag_facts["exponential_backoff"] == [2.0]
+    assert dag_facts["max_retry_delays"] == [3600.0]
     assert dag_facts["callbacks"] == ["FailureNotifier"]
 
 
