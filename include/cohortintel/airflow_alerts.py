@@ -190,8 +190,8 @@ def send_warning_alert(key: str, summary: str, details: Mapping[str, Any]) -> bo
     """Send a rate-limited warning through the configured channels; return whether it was sent.
 
     Warnings with the same ``key`` go out at most once per
-    ``COHORTINTEL_ALERT_WARNING_PERIOD_SECONDS``; the state is in ops.alert_log
-    of the warehouse.
+    ``COHORTINTEL_ALERT_WARNING_PERIOD_SECONDS``. The last send time of each key
+    is in ops.alert_log of the warehouse.
     """
     import psycopg2
 

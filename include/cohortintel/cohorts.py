@@ -43,8 +43,8 @@ def _months_to_refresh(cur: psycopg2.extensions.cursor, months: Iterable[dt.date
 def _vacuum_transactions(warehouse_dsn: str) -> None:
     """Vacuum core.transactions so that a full rebuild reads its aggregate index alone.
 
-    An index-only scan visits the table for every page not marked all-visible;
-    vacuum marks the pages loaded since autovacuum last ran, so its cost
+    An index-only scan visits the table for every page not marked all-visible.
+    Vacuum marks the pages loaded since autovacuum last ran, so its cost
     follows what changed, not the table's size.
     """
     conn = db.connect(warehouse_dsn)

@@ -258,7 +258,7 @@ def _first_changed_month(
     """Return the first look-back month that changed since its load, and every month's digest.
 
     Leading look-back months whose source rows and settings are unchanged since
-    they were loaded are left out of the batch; the run's own month never is.
+    they were loaded are left out of the batch. The run's own month is always in it.
     """
     first = add_months(month, -settings.lookback_months)
     digests = source_digests(source_dsn, first, month, settings)

@@ -44,8 +44,8 @@ logger = logging.getLogger(__name__)
 # Near e^-12, each customer churns in the first period or never.
 LOG_PARAMETER_BOUNDS = (-12.0, 12.0)
 # A variance of log alpha or log beta above this (a standard error of 5, a factor
-# of about 150) means the data pin down no more than a combination of the two,
-# as with a single churn step, so the covariance is not used.
+# of about 150) means the data fix only a combination of the two, as with a
+# single churn step. Such a covariance is not used.
 MAX_LOG_VARIANCE = 25.0
 
 # Starting points (log alpha, log beta) tried besides the moment estimate.

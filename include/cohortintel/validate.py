@@ -400,7 +400,7 @@ def write_quarantine(
     descriptions["source_row_id_unique"] = (
         "source_row_id",
         "is the id of more than one row of the batch; all of them are quarantined because "
-        "the right one cannot be told. Fix the ids in the source and rerun the month",
+        "the correct row is unknown. Fix the ids in the source and rerun the month",
     )
     columns, texts = zip(*descriptions.values(), strict=True)
     db.execute_file(

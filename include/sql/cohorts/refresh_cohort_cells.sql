@@ -153,7 +153,7 @@ from new_cells
 on conflict do nothing;
 
 -- Cohorts with unchanged membership: recount the refreshed months and shift
--- the unbounded counts in one update, so that no row ever holds more active
+-- the unbounded counts in one update, so that no row ever has more active
 -- than unbounded customers. Both inputs are materialized, and nested loops are
 -- off for this statement: a join on the four key columns is estimated at one
 -- row, and a nested loop over a few thousand cells and a few thousand shifts

@@ -1,7 +1,7 @@
--- Marks every row whose source_row_id another row of the batch carries too,
--- once exact duplicates are marked, so that a repeated id never reaches the
--- fact table's primary key. Which of the rows is right cannot be told, so all
--- of them are quarantined.
+-- Marks every row whose source_row_id another row of the batch also has,
+-- after exact duplicates are marked, so that a repeated id never reaches the
+-- fact table's primary key. The correct row is unknown, so all of them are
+-- quarantined.
 -- grain: one updated row per row that shares its id; key: staging_row_id
 with
 repeated as (
