@@ -20,6 +20,8 @@ SQL_DIR = PROJECT_ROOT / "include" / "sql"
 
 # Columns that can split cohorts into segments; "none" keeps only all customers.
 SEVERITIES = ("warning", "critical")
+# Where GX evaluates the rules: inside PostgreSQL, or on the batch read into pandas.
+VALIDATION_ENGINES = ("database", "pandas")
 SEGMENT_COLUMNS = ("country", "none")
 WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _QUALIFIED_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z_][A-Za-z0-9_]{0,62})?$")
@@ -164,6 +166,18 @@ def validate_qualified_name(value: str, setting: str) -> str:
     return value
 
 
+def validate_pattern(value: str, setting: str) -> str:
+    """Check that a regular expression from configuration compiles; empty turns its rule off."""
+    try:
+        re.compile(value)
+    except re.error as error:
+        raise ConfigError(
+            f"{setting}={value!r} is not a valid regular expression ({error}); use a pattern "
+            f"such as '^[0-9]+$', or leave it empty to turn the check off."
+        ) from None
+    return value
+
+
 def validate_timezone(value: str, setting: str) -> str:
     try:
         zoneinfo.ZoneInfo(value)
@@ -197,6 +211,9 @@ class Settings:
     forecast_horizon: int = 26
     max_quarantine_share: float = 0.05
     max_missing_customer_share: float = 0.5
+    # A present customer id must match this regular expression (empty: no check).
+    customer_id_pattern: str = "^[0-9]+$"
+    validation_engine: str = "database"
     # A month's rows against the mean of the trailing months that were loaded.
     volume_trailing_months: int = 3
     volume_min_ratio: float = 0.5
@@ -258,6 +275,10 @@ class Settings:
             forecast_horizon=_env_int("FORECAST_HORIZON", 26, minimum=1),
             max_quarantine_share=_env_fraction("MAX_QUARANTINE_SHARE", 0.05),
             max_missing_customer_share=_env_fraction("MAX_MISSING_CUSTOMER_SHARE", 0.5),
+            customer_id_pattern=validate_pattern(
+                _env("CUSTOMER_ID_PATTERN", "^[0-9]+$"), "COHORTINTEL_CUSTOMER_ID_PATTERN"
+            ),
+            validation_engine=_env_choice("VALIDATION_ENGINE", "database", VALIDATION_ENGINES),
             volume_trailing_months=_env_int("VOLUME_TRAILING_MONTHS", 3),
             volume_min_ratio=_volume_band()[0],
             volume_max_ratio=_volume_band()[1],

@@ -194,6 +194,7 @@ DIGEST_SETTINGS = (
     "adjustment_order_prefix",
     "max_quarantine_share",
     "max_missing_customer_share",
+    "customer_id_pattern",
 )
 
 

@@ -1,4 +1,9 @@
-"""Validate a staged batch with a Great Expectations (GX Core 1.x) suite in the warehouse.
+"""Validate a staged batch with a Great Expectations (GX Core 1.x) suite.
+
+GX evaluates the suite inside PostgreSQL on the staging table, or, with
+``COHORTINTEL_VALIDATION_ENGINE=pandas``, on the batch read into a pandas
+DataFrame. Both engines report failing rows by ``staging_row_id`` and feed
+the same marking and quarantine steps, so they quarantine the same rows.
 
 Every rule has a severity. Row-level rules mark failing rows, which go to
 ``quarantine.transactions`` with the rule and the offending value. Their GX
@@ -33,6 +38,10 @@ class DataQualityError(RuntimeError):
     """A critical data-quality rule failed; the message lists the failed rules."""
 
 
+class ValidationCheckError(RuntimeError):
+    """A rule could not be evaluated: an error of the check, never a verdict on the data."""
+
+
 @dataclass(frozen=True)
 class Rule:
     """One data-quality rule: a GX expectation plus what a failure means."""
@@ -56,7 +65,6 @@ class RuleOutcome:
     observed_value: str | None = None
     exception_message: str | None = None
     unexpected_ids: list[int] = field(default_factory=list)
-    unexpected_values: list[Any] = field(default_factory=list)
 
 
 def build_rules(
@@ -75,6 +83,23 @@ def build_rules(
             column=column,
         )
 
+    def customer_id_format(pattern: str) -> Rule:
+        return Rule(
+            name="customer_id_format",
+            expectation=gxe.ExpectColumnValuesToMatchRegex(
+                column="customer_id", regex=pattern, severity="warning"
+            ),
+            severity="warning",
+            row_level=True,
+            description=(
+                f"does not match COHORTINTEL_CUSTOMER_ID_PATTERN {pattern}; a source whose "
+                f"customer column changed type (such as 17850.0 for 17850) would split one "
+                f"customer in two. Map the column to the canonical id in the extract SQL, or "
+                f"change the pattern when the shop's ids have another form"
+            ),
+            column="customer_id",
+        )
+
     rules = [
         Rule(
             name="batch_not_empty",
@@ -85,7 +110,14 @@ def build_rules(
         ),
         *(
             not_null(column)
-            for column in ("source_row_id", "order_id", "occurred_at", "quantity", "unit_price")
+            for column in (
+                "source_row_id",
+                "order_id",
+                "occurred_at",
+                "quantity",
+                "unit_price",
+                "currency",
+            )
         ),
         Rule(
             name="occurred_at_in_window",
@@ -137,6 +169,11 @@ def build_rules(
             ),
             column="currency",
         ),
+        *(
+            [customer_id_format(settings.customer_id_pattern)]
+            if settings.customer_id_pattern
+            else []
+        ),
         Rule(
             name="customer_id_mostly_present",
             expectation=gxe.ExpectColumnValuesToNotBeNull(
@@ -159,8 +196,14 @@ def run_expectations(
     rules: list[Rule],
     docs_dir: Path | None = None,
     run_id: str | None = None,
+    engine: str = "database",
 ) -> list[RuleOutcome]:
-    """Run the rules as one GX suite on the staging table inside the database.
+    """Run the rules as one GX suite on the staging table and return one outcome per rule.
+
+    ``engine`` "database" runs the suite inside PostgreSQL through GX's
+    Postgres data source. "pandas" reads the batch into a DataFrame
+    (``read_batch_frame``) and runs the same suite through GX's pandas data
+    source. Both report failing rows by ``staging_row_id``.
 
     With ``docs_dir``, GX also renders the suite and this run's results as
     Data Docs there, replacing what the folder held.
@@ -172,11 +215,27 @@ def run_expectations(
     schema, table = staging_table.split(".")
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = {"globally": False}
-    source = context.data_sources.add_postgres(
-        "warehouse", connection_string=db.sqlalchemy_url(warehouse_dsn)
-    )
-    asset = source.add_table_asset(name=table, table_name=table, schema_name=schema)
-    batch_definition = asset.add_batch_definition_whole_table("batch")
+    batch_parameters = None
+    if engine == "database":
+        source = context.data_sources.add_postgres(
+            "warehouse", connection_string=db.sqlalchemy_url(warehouse_dsn)
+        )
+        asset = source.add_table_asset(name=table, table_name=table, schema_name=schema)
+        batch_definition = asset.add_batch_definition_whole_table("batch")
+        with db.transaction(warehouse_dsn) as cur:
+            cur.execute(db.sql.SQL("select count(*) from {}").format(db.identifier(staging_table)))
+            (row_count,) = cur.fetchone()
+    elif engine == "pandas":
+        asset = context.data_sources.add_pandas("warehouse").add_dataframe_asset(name=table)
+        batch_definition = asset.add_batch_definition_whole_dataframe("batch")
+        frame = read_batch_frame(warehouse_dsn, staging_table)
+        batch_parameters = {"dataframe": frame}
+        row_count = len(frame)
+    else:
+        raise ValueError(
+            f"Unknown validation engine {engine!r}; set COHORTINTEL_VALIDATION_ENGINE to "
+            f"database or pandas."
+        )
     suite = context.suites.add(gx.ExpectationSuite(name=f"{table}_suite"))
     for rule in rules:
         suite.add_expectation(rule.expectation)
@@ -199,13 +258,12 @@ def run_expectations(
         gx.Checkpoint(
             name=f"{table}_checkpoint",
             validation_definitions=[validation],
-            result_format={
-                "result_format": "COMPLETE",
-                "unexpected_index_column_names": ["staging_row_id"],
-            },
+            result_format=result_format(row_count),
         )
     )
-    checkpoint_result = checkpoint.run(run_id=RunIdentifier(run_name=run_id or table))
+    checkpoint_result = checkpoint.run(
+        batch_parameters=batch_parameters, run_id=RunIdentifier(run_name=run_id or table)
+    )
     ((identifier, result),) = checkpoint_result.run_results.items()
     if docs_dir is not None:
         # The docs are a view of results already stored in ops.validation_result,
@@ -222,10 +280,111 @@ def run_expectations(
     ]
 
 
+def result_format(row_count: int) -> dict[str, Any]:
+    """Return the GX result format that lists every failing row of a batch by staging_row_id.
+
+    Both engines then return ``unexpected_index_list`` as one dict per failing
+    row holding its ``staging_row_id``. Without the id column, the pandas
+    engine would list DataFrame positions, which are not row ids. GX 1.24's
+    SQL engine caps that list at ``partial_unexpected_count`` (20 by default)
+    even with COMPLETE, while the pandas engine returns every row, so the cap
+    is raised to the batch's row count. The values are left out: the
+    quarantine reads them from the staging row, and GX sorts the values it
+    returns, which raises on a NaN numeric from PostgreSQL.
+    """
+    return {
+        "result_format": "COMPLETE",
+        "unexpected_index_column_names": ["staging_row_id"],
+        "partial_unexpected_count": max(row_count, 1),
+        "exclude_unexpected_values": True,
+    }
+
+
+# Staging columns the rules read, in table order; quarantine_rules is left out.
+FRAME_COLUMNS = (
+    "staging_row_id",
+    "source_row_id",
+    "order_id",
+    "product_id",
+    "product_description",
+    "customer_id",
+    "occurred_at",
+    "quantity",
+    "unit_price",
+    "currency",
+    "country",
+)
+_NUMERIC_COLUMNS = ("quantity", "unit_price")
+
+
+def _numeric_as_float(value: str | None, cur: Any) -> float | None:
+    # float() maps PostgreSQL's 'NaN' and 'Infinity' to their float values.
+    return None if value is None else float(value)
+
+
+def read_batch_frame(warehouse_dsn: str, staging_table: str) -> Any:
+    """Read a staging table into a pandas DataFrame for GX's pandas engine.
+
+    NaN and NULL stay apart, as they are in PostgreSQL: numeric columns become
+    pandas' nullable Float64, whose mask marks NULL while a NaN stays a value.
+    In a plain float64 column pandas takes NaN for missing, so a NaN price
+    would fail the not-null rule instead of the range rule.
+    """
+    import numpy as np
+    import pandas as pd
+
+    float_numeric = psycopg2.extensions.new_type(
+        psycopg2.extensions.DECIMAL.values, "COHORTINTEL_NUMERIC_FLOAT", _numeric_as_float
+    )
+    with db.transaction(warehouse_dsn) as cur:
+        psycopg2.extensions.register_type(float_numeric, cur)
+        cur.execute(
+            db.sql.SQL("select {} from {} order by staging_row_id").format(
+                db.sql.SQL(", ").join(db.sql.Identifier(name) for name in FRAME_COLUMNS),
+                db.identifier(staging_table),
+            )
+        )
+        rows = cur.fetchall()
+    by_column = dict(zip(FRAME_COLUMNS, zip(*rows, strict=True), strict=True)) if rows else {}
+    data: dict[str, Any] = {}
+    for name in FRAME_COLUMNS:
+        values = list(by_column.get(name, ()))
+        if name == "staging_row_id":
+            data[name] = np.array(values, dtype=np.int64)
+        elif name == "source_row_id":
+            data[name] = pd.array(values, dtype="Int64")
+        elif name == "occurred_at":
+            data[name] = pd.to_datetime(pd.Series(values, dtype=object), utc=True)
+        elif name in _NUMERIC_COLUMNS:
+            mask = np.array([value is None for value in values], dtype=bool)
+            numbers = np.array([0.0 if value is None else value for value in values], dtype=float)
+            data[name] = pd.arrays.FloatingArray(numbers, mask)
+        else:
+            data[name] = pd.Series(values, dtype=object)
+    frame = pd.DataFrame({name: pd.Series(column) for name, column in data.items()})
+    log.info("Read %s rows of %s into pandas for validation", len(frame), staging_table)
+    return frame
+
+
 def _results_in_rule_order(result: Any, rules: list[Rule]) -> list[Any]:
     """Match GX results back to rules by expectation id, since GX may reorder them."""
     by_id = {r.expectation_config.id: r for r in result.results}
     return [by_id[rule.expectation.id] for rule in rules]
+
+
+def _row_ids(index_list: list[dict[str, Any]]) -> list[int]:
+    """Return the staging_row_id values of GX's unexpected_index_list as Python ints.
+
+    With ``exclude_unexpected_values`` GX 1.24 returns one dict whose
+    staging_row_id is the list of every id; without it, one dict per row.
+    Both shapes are read. The pandas engine returns numpy integers, which
+    psycopg2 cannot bind, so every id is converted.
+    """
+    ids: list[int] = []
+    for item in index_list:
+        value = item["staging_row_id"]
+        ids.extend(int(row_id) for row_id in (value if isinstance(value, list) else [value]))
+    return ids
 
 
 def _outcome(rule: Rule, expectation_result: Any) -> RuleOutcome:
@@ -253,8 +412,7 @@ def _outcome(rule: Rule, expectation_result: Any) -> RuleOutcome:
         unexpected_count=details.get("unexpected_count"),
         observed_value=None if observed is None else str(observed),
         exception_message=exception_message,
-        unexpected_ids=[item["staging_row_id"] for item in index_list],
-        unexpected_values=[item.get(rule.column) if rule.column else None for item in index_list],
+        unexpected_ids=_row_ids(index_list),
     )
 
 
@@ -475,6 +633,7 @@ def validate_batch(
         rules,
         settings.output_dir / "data_docs" / f"{batch_month:%Y-%m}",
         run_id,
+        settings.validation_engine,
     )
     with db.transaction(warehouse_dsn) as cur:
         # A second run of the month validating the same staging table waits here,
@@ -517,6 +676,11 @@ def validate_batch(
         )
         record_outcomes(cur, run_id, batch_month, outcomes)
     _log_outcomes(outcomes, staging_table)
+    broken = [o for o in outcomes if o.exception_message]
+    if broken:
+        raise ValidationCheckError(
+            _check_error_message(broken, staging_table, batch_month, run_id, settings)
+        )
     failed = [o for o in outcomes if o.severity == "critical" and not o.success]
     if failed:
         raise DataQualityError(_failure_message(failed, staging_table, batch_month, run_id))
@@ -557,6 +721,27 @@ def _log_outcomes(outcomes: list[RuleOutcome], staging_table: str) -> None:
             )
         else:
             log.info("Rule %s passed on %s", outcome.rule, staging_table)
+
+
+def _check_error_message(
+    broken: list[RuleOutcome],
+    staging_table: str,
+    batch_month: dt.date,
+    run_id: str,
+    settings: Settings,
+) -> str:
+    lines = [
+        f"Validation of {batch_month:%Y-%m} ({settings.validation_engine} engine) could not "
+        f"evaluate {len(broken)} rule(s); this is an error of the check, not of the data:"
+    ]
+    lines.extend(f"- {outcome.rule}: {outcome.exception_message}" for outcome in broken)
+    lines.append(
+        f"These rules quarantined no row and nothing was loaded. The results are in "
+        f"ops.validation_result where run_id = {json.dumps(run_id)} and the batch is kept in "
+        f"{staging_table}. Fix the cause above (a missing column, a type the rule cannot "
+        f"compare, a lost connection) and rerun the month."
+    )
+    return "\n".join(lines)
 
 
 def _failure_message(
