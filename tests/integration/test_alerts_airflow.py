@@ -21,6 +21,7 @@ from cohortintel.config import PROJECT_ROOT
 from cohortintel.environment import DatabaseNames, airflow_environment
 from cohortintel.postgres_server import drop_database, ensure_database
 from cohortintel.source import load_online_retail
+from tests.integration.helpers import fetch
 from tests.listeners import closed_port, start_http, start_smtp
 
 pytestmark = [pytest.mark.postgres, pytest.mark.airflow]
@@ -102,9 +103,13 @@ RUN_DAG = textwrap.dedent(
     assert not bag.import_errors, bag.import_errors
     dag = bag.dags[sys.argv[2]]
     logical_date = pendulum.parse(sys.argv[3]) if len(sys.argv) > 3 else None
+    if len(sys.argv) > 4:
+        # Only this task and the tasks it depends on.
+        dag = dag.partial_subset(sys.argv[4], include_upstream=True)
     run = dag.test(logical_date=logical_date) if logical_date else dag.test()
     print(json.dumps({
         "state": str(run.state),
+        "run_id": run.run_id,
         "tasks": {ti.task_id: [str(ti.state), ti.try_number] for ti in run.get_task_instances()},
     }))
     """
@@ -155,7 +160,12 @@ def airflow_setup(postgres_server, tmp_path_factory):
         timeout=600,
     )
     assert migrated.returncode == 0, migrated.stderr[-5000:]
-    yield {"env": env, "dags": dags, "warehouse": warehouse}
+    yield {
+        "env": env,
+        "dags": dags,
+        "warehouse": warehouse,
+        "airflow": postgres_server.database_dsn(names.airflow),
+    }
     for name in (names.source, names.warehouse, names.airflow):
         drop_database(postgres_server, name)
 
@@ -377,3 +387,82 @@ def test_missed_deadline_warns_once(airflow_setup, listeners):
     assert "for 2011-07 has not finished 360 minutes after it was queued" in bodies[0]["summary"]
     assert bodies[0]["details"]["deadline"] == "2011-08-01T05:00:05Z"
     assert_no_password(listeners)
+
+
+SOURCE_PASSWORD = "source-Pa55word-for-extract"
+RETRY_DELAY_SECONDS = 2
+
+
+def test_unreachable_source_retries_then_alerts(airflow_setup, listeners):
+    http = listeners["http"]
+    port = closed_port()
+    connections = alert_connections(closed_port(), http.port)
+    connections["COHORTINTEL_ALERT_SMTP_CONN_ID"] = ""
+    connections["COHORTINTEL_ALERT_SLACK_CONN_ID"] = ""
+    connections["COHORTINTEL_TASK_RETRIES"] = "2"
+    connections["COHORTINTEL_RETRY_DELAY_SECONDS"] = str(RETRY_DELAY_SECONDS)
+    connections["AIRFLOW_CONN_COHORTINTEL_SOURCE"] = json.dumps(
+        {
+            "conn_type": "postgres",
+            "host": "127.0.0.1",
+            "port": port,
+            "login": "shop_reader",
+            "password": SOURCE_PASSWORD,
+            "schema": "shop",
+        }
+    )
+    # The extract and the tasks before it only: copy_monthly_sales reads the same
+    # source and would fail and alert on its own.
+    run, output = run_dag(
+        airflow_setup,
+        "cohort_monthly",
+        connections,
+        "2011-08-01T00:00:00+01:00",
+        "extract_transactions",
+    )
+
+    # Three tries: the first two went up for retry, the third failed for good.
+    # dag.test() in Airflow 3.3 honours retries: it polls every second until
+    # the retry delay of a task that is up for retry has passed.
+    assert run["tasks"]["extract_transactions"] == ["failed", 3]
+    assert run["tasks"]["migrate_warehouse"] == ["success", 1]
+    attempts = fetch(
+        airflow_setup["airflow"],
+        "select try_number, state, start_date, end_date from task_instance_history"
+        " where dag_id = 'cohort_monthly' and task_id = 'extract_transactions'"
+        " and run_id = %s order by try_number",
+        (run["run_id"],),
+    )
+    final = fetch(
+        airflow_setup["airflow"],
+        "select try_number, state, start_date, end_date from task_instance"
+        " where dag_id = 'cohort_monthly' and task_id = 'extract_transactions' and run_id = %s",
+        (run["run_id"],),
+    )
+    tries = attempts + final
+    assert [number for number, _, _, _ in tries] == [1, 2, 3]
+    assert final[0][1] == "failed"
+    # Airflow's execution API logs the state each failed try was given.
+    assert output.count("new_state=up_for_retry") == 2
+    assert output.count("new_state=failed") == 1
+    # Retry n waits at least COHORTINTEL_RETRY_DELAY_SECONDS * 2^(n-1) after try n ended.
+    waits = [(tries[n + 1][2] - tries[n][3]).total_seconds() for n in range(len(tries) - 1)]
+    assert waits[0] >= RETRY_DELAY_SECONDS
+    assert waits[1] >= 2 * RETRY_DELAY_SECONDS
+    assert waits[1] > waits[0]
+
+    # Every try failed with the error that names the connection.
+    named = f"at 127.0.0.1:{port} as user 'shop_reader' (connection 'cohortintel_source')"
+    assert output.count(named) >= 3
+    bodies = webhook_bodies(http)
+    assert len(bodies) == 1
+    assert len(http.requests) == 1
+    body = bodies[0]
+    assert body["task_id"] == "extract_transactions"
+    assert body["try_number"] == 3
+    assert body["tries"] == 3
+    assert body["error"].startswith("ExtractError: Could not connect to the source database")
+    assert named in body["error"]
+    assert "Connection refused" in body["error"]
+    assert SOURCE_PASSWORD.encode() not in http.requests[0].body
+    assert SOURCE_PASSWORD not in output
