@@ -38,6 +38,10 @@ DEFAULT_MONTHLY_SALES_DIR = PROJECT_ROOT.parent / "shared" / "data" / "sales_mon
 MONTHLY_SALES_HEADER = ["period", "value"]
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 _SERIES_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+# A UTC offset or zone after the time: "Z", "+02", "-0500", "+05:30", "UTC", "Europe/Paris".
+_ZONE_SUFFIX = re.compile(
+    r"\d:\d\d(?::\d\d(?:\.\d+)?)?\s*(?:Z|UTC|GMT|[+-]\d\d(?::?\d\d)?|[A-Za-z_]+/[A-Za-z_/]+)\s*$"
+)
 EXPECTED_HEADER = [
     "InvoiceNo",
     "StockCode",
@@ -73,6 +77,27 @@ def check_header(path: Path) -> None:
         )
 
 
+def check_local_times(path: Path) -> None:
+    """Raise ValueError naming the line and value of the first InvoiceDate that carries a zone.
+
+    The source stores local time without a zone, and PostgreSQL silently drops
+    an offset given for a ``timestamp without time zone``, so a file that mixes
+    zones would load shifted times without an error.
+    """
+    date_field = EXPECTED_HEADER.index("InvoiceDate")
+    with _open_text(path) as handle:
+        reader = csv.reader(handle)
+        next(reader, None)
+        for fields in reader:
+            if len(fields) > date_field and _ZONE_SUFFIX.search(fields[date_field]):
+                raise ValueError(
+                    f"{path}, line {reader.line_num}: InvoiceDate {fields[date_field]!r} carries "
+                    f"a time zone, but the source stores local time without one and would drop "
+                    f"it. Convert the time to the source's local time (COHORTINTEL_SOURCE_TIMEZONE) "
+                    f"without an offset, then load again."
+                )
+
+
 def load_online_retail(dsn: str, csv_path: Path, table: str = "public.invoice_lines") -> int:
     """Create (or replace) the source table and COPY the CSV into it; return the row count."""
     if not csv_path.is_file():
@@ -81,6 +106,7 @@ def load_online_retail(dsn: str, csv_path: Path, table: str = "public.invoice_li
             f"with --data."
         )
     check_header(csv_path)
+    check_local_times(csv_path)
     target = db.identifier(table)
     with db.transaction(dsn) as cur:
         cur.execute(db.sql.SQL("drop table if exists {} cascade").format(target))

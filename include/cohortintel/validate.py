@@ -526,6 +526,35 @@ def month_outcomes(
     return outcomes
 
 
+def currency_outcome(cur: psycopg2.extensions.cursor, staging_table: str) -> RuleOutcome:
+    """Warn when the accepted rows of a batch carry more than one currency.
+
+    Revenue sums amounts as they are, with no conversion, so a batch whose
+    accepted rows switch currency (say GBP, then EUR within a month) mixes
+    units in every sum. Each currency is accepted on its own by
+    ``currency_accepted``; this rule makes the mix visible.
+    """
+    cur.execute(
+        db.sql.SQL(
+            "select currency, count(*) from {} where cardinality(quarantine_rules) = 0"
+            " and currency is not null group by currency order by currency"
+        ).format(db.identifier(staging_table))
+    )
+    counts = cur.fetchall()
+    listed = ", ".join(f"{currency} {rows} rows" for currency, rows in counts) or "no rows"
+    mixed = len(counts) > 1
+    return RuleOutcome(
+        rule="single_currency",
+        expectation_type="sql: currencies of the accepted rows",
+        severity="warning",
+        success=not mixed,
+        element_count=sum(rows for _, rows in counts),
+        observed_value=(
+            f"{listed}; revenue sums these amounts without conversion" if mixed else listed
+        ),
+    )
+
+
 def _mark_rule(cur, staging_table: str, rule: Rule, outcome: RuleOutcome) -> None:
     cur.execute(
         db.sql.SQL(
@@ -663,6 +692,12 @@ def validate_batch(
         rows_read, rows_quarantined = cur.fetchone()
         share = rows_quarantined / rows_read if rows_read else 0.0
         outcomes.extend(month_outcomes(cur, staging_table, batch_month, settings))
+        outcomes.append(currency_outcome(cur, staging_table))
+        observed = f"{share:.4%} (limit {settings.max_quarantine_share:.2%})"
+        if quarantined_by_rule:
+            # Names the rules behind the share, so a stopped run says what to fix.
+            by_rule = ", ".join(f"{rule} {count}" for rule, count in quarantined_by_rule.items())
+            observed = f"{observed}; quarantine rows by rule: {by_rule}"
         outcomes.append(
             RuleOutcome(
                 rule="quarantine_share_within_limit",
@@ -671,7 +706,7 @@ def validate_batch(
                 success=share <= settings.max_quarantine_share,
                 element_count=rows_read,
                 unexpected_count=rows_quarantined,
-                observed_value=f"{share:.4%} (limit {settings.max_quarantine_share:.2%})",
+                observed_value=observed,
             )
         )
         record_outcomes(cur, run_id, batch_month, outcomes)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from cohortintel import db
 from cohortintel.config import Settings
 from cohortintel.pipeline import run_month
 from cohortintel.source import load_online_retail
@@ -117,8 +118,25 @@ def test_byte_order_mark_loads(source, warehouse_dsn):
         (GOOD.replace("17850", "17850.0"), ["17850.0", "line 2"]),
         # A quantity that is not a number.
         (GOOD.replace(",6,", ",six,"), ["six", "line 2"]),
+        # Times with a UTC offset or zone, which a timestamp without zone would drop.
+        (
+            GOOD.replace("10:00:00", "10:00:00+02:00"),
+            ["'2011-07-04 10:00:00+02:00'", "line 2", "COHORTINTEL_SOURCE_TIMEZONE"],
+        ),
+        (GOOD.replace("10:00:00", "09:00:00Z"), ["'2011-07-04 09:00:00Z'", "line 2"]),
+        (
+            GOOD.replace("10:00:00", "11:00:00 Europe/Paris"),
+            ["'2011-07-04 11:00:00 Europe/Paris'", "line 2"],
+        ),
     ],
-    ids=["invalid_month", "decimal_customer_id", "text_quantity"],
+    ids=[
+        "invalid_month",
+        "decimal_customer_id",
+        "text_quantity",
+        "utc_offset",
+        "utc_designator",
+        "zone_name",
+    ],
 )
 def test_unreadable_value_names_line(make_database, tmp_path, line, fragments):
     with pytest.raises(ValueError) as caught:
@@ -189,3 +207,192 @@ def test_autumn_repeated_hour_kept_once(source, warehouse_dsn):
     run_month(dsn, warehouse_dsn, october, SETTINGS, "run-1")
     assert fetch(warehouse_dsn, "select count(*) from core.transactions") == [(1,)]
     assert_nothing_lost(dsn, warehouse_dsn, october)
+
+
+def july_line(line_number: int, day: int, customer: str = "17850") -> str:
+    return (
+        f"5370{line_number:02d},85123A,HEART,6,2011-07-{day:02d} 10:00:00,2.55,{customer},"
+        f"United Kingdom"
+    )
+
+
+FOUR_JULY_LINES = [july_line(n, n) for n in range(1, 5)]
+
+
+def run_counts_reconcile(counts: dict) -> None:
+    assert counts["rows_read"] == counts["rows_accepted"] + counts["rows_quarantined"]
+
+
+def set_source_currencies(dsn: str, currencies: dict[int, str | None]) -> None:
+    """Add a currency column to the source table and set it per invoice line id."""
+    with db.transaction(dsn) as cur:
+        cur.execute("alter table public.invoice_lines add column currency text")
+        for line_id, currency in currencies.items():
+            cur.execute(
+                "update public.invoice_lines set currency = %s where invoice_line_id = %s",
+                (currency, line_id),
+            )
+
+
+CURRENCY_MAPPING = dataclasses.replace(SETTINGS, extract_sql="extract/online_retail_currency.sql")
+# Lines 1 and 2 are in pounds; from line 3 on, the shop bills in euros.
+SWITCH_TO_EUROS = {1: "GBP", 2: "GBP", 3: "EUR", 4: "EUR", 5: "EUR"}
+
+
+def test_currency_switch_quarantines_new_currency(source, warehouse_dsn):
+    dsn = source([*FOUR_JULY_LINES, AUGUST])
+    set_source_currencies(dsn, SWITCH_TO_EUROS)
+    counts = run_month(dsn, warehouse_dsn, JULY, CURRENCY_MAPPING, "run-1")
+
+    assert counts["rows_accepted"] == 2
+    assert counts["rows_quarantined"] == 2
+    run_counts_reconcile(counts)
+    quarantined = fetch(
+        warehouse_dsn,
+        "select source_row_id, rule, reason from quarantine.transactions order by source_row_id",
+    )
+    assert [(row_id, rule) for row_id, rule, _ in quarantined] == [
+        (3, "currency_accepted"),
+        (4, "currency_accepted"),
+    ]
+    assert quarantined[0][2].startswith("currency EUR is not an accepted currency (GBP)")
+    assert "set COHORTINTEL_ACCEPTED_CURRENCIES to accept it" in quarantined[0][2]
+    assert fetch(warehouse_dsn, "select distinct currency from core.transactions") == [("GBP",)]
+    assert_nothing_lost(dsn, warehouse_dsn, JULY)
+
+
+def test_accepted_currency_switch_loads_and_warns(source, warehouse_dsn):
+    dsn = source([*FOUR_JULY_LINES, AUGUST])
+    set_source_currencies(dsn, SWITCH_TO_EUROS)
+    both = dataclasses.replace(CURRENCY_MAPPING, accepted_currencies=("GBP", "EUR"))
+    counts = run_month(dsn, warehouse_dsn, JULY, both, "run-1")
+
+    assert counts["rows_accepted"] == 4
+    run_counts_reconcile(counts)
+    assert fetch(
+        warehouse_dsn, "select source_row_id, currency from core.transactions order by 1"
+    ) == [(1, "GBP"), (2, "GBP"), (3, "EUR"), (4, "EUR")]
+    assert fetch(
+        warehouse_dsn,
+        "select severity, success, observed_value from ops.validation_result"
+        " where rule = 'single_currency'",
+    ) == [
+        (
+            "warning",
+            False,
+            "EUR 2 rows, GBP 2 rows; revenue sums these amounts without conversion",
+        )
+    ]
+    assert_nothing_lost(dsn, warehouse_dsn, JULY)
+
+
+def test_missing_currency_quarantined(source, warehouse_dsn):
+    dsn = source([*FOUR_JULY_LINES, AUGUST])
+    set_source_currencies(dsn, {1: "GBP", 2: "GBP", 3: "GBP", 4: None, 5: "GBP"})
+    counts = run_month(dsn, warehouse_dsn, JULY, CURRENCY_MAPPING, "run-1")
+
+    assert counts["rows_accepted"] == 3
+    run_counts_reconcile(counts)
+    assert quarantine_reasons(warehouse_dsn) == [
+        ("currency_not_null", "currency is missing; every transaction needs it")
+    ]
+    assert_nothing_lost(dsn, warehouse_dsn, JULY)
+
+
+def change_customer_column(dsn: str, column_type: str, values: dict[int, str]) -> None:
+    """Change the source's customer column to ``column_type`` and set some lines' values."""
+    with db.transaction(dsn) as cur:
+        cur.execute(
+            f"alter table public.invoice_lines alter column customer_id type {column_type}"
+            f" using customer_id::{column_type}"
+        )
+        for line_id, value in values.items():
+            cur.execute(
+                "update public.invoice_lines set customer_id = %s where invoice_line_id = %s",
+                (value, line_id),
+            )
+
+
+def test_text_customer_ids_quarantined_with_value(source, warehouse_dsn):
+    dsn = source([*FOUR_JULY_LINES, AUGUST])
+    # The column became text, and later lines hold ids in another form.
+    change_customer_column(dsn, "text", {3: "C17850", 4: "17850.0"})
+    counts = run_month(dsn, warehouse_dsn, JULY, SETTINGS, "run-1")
+
+    assert counts["rows_accepted"] == 2
+    run_counts_reconcile(counts)
+    reasons = quarantine_reasons(warehouse_dsn)
+    assert [rule for rule, _ in reasons] == ["customer_id_format", "customer_id_format"]
+    assert reasons[0][1].startswith("customer_id C17850 does not match")
+    assert reasons[1][1].startswith("customer_id 17850.0 does not match")
+    assert "COHORTINTEL_CUSTOMER_ID_PATTERN ^[0-9]+$" in reasons[1][1]
+    assert "Map the column to the canonical id in the extract SQL" in reasons[1][1]
+    assert fetch(warehouse_dsn, "select customer_id from marts.customer_cohort") == [("17850",)]
+    assert_nothing_lost(dsn, warehouse_dsn, JULY)
+
+
+def test_decimal_customer_column_stops_run(source, warehouse_dsn):
+    dsn = source([*FOUR_JULY_LINES, AUGUST])
+    # Every id now reads 17850.0, so each row would start a second customer.
+    change_customer_column(dsn, "numeric(10, 1)", {2: "17850.5"})
+    with pytest.raises(DataQualityError) as caught:
+        run_month(dsn, warehouse_dsn, JULY, SETTINGS, "run-1")
+
+    message = str(caught.value)
+    assert "quarantine_share_within_limit" in message
+    assert "quarantine rows by rule: customer_id_format 4" in message
+    values = fetch(
+        warehouse_dsn,
+        "select source_row_id, row_data ->> 'customer_id' from quarantine.transactions"
+        " where rule = 'customer_id_format' order by source_row_id",
+    )
+    assert values == [(1, "17850.0"), (2, "17850.5"), (3, "17850.0"), (4, "17850.0")]
+    assert fetch(warehouse_dsn, "select count(*) from core.transactions") == [(0,)]
+
+
+def test_other_id_form_loads_with_pattern(source, warehouse_dsn):
+    dsn = source([*FOUR_JULY_LINES, AUGUST])
+    change_customer_column(dsn, "text", {1: "C17850", 2: "C17850", 3: "C17851", 4: "C17851"})
+    lettered = dataclasses.replace(SETTINGS, customer_id_pattern="^C[0-9]+$")
+    counts = run_month(dsn, warehouse_dsn, JULY, lettered, "run-1")
+
+    assert counts["rows_accepted"] == 4
+    run_counts_reconcile(counts)
+    assert fetch(warehouse_dsn, "select customer_id from marts.customer_cohort order by 1") == [
+        ("C17850",),
+        ("C17851",),
+    ]
+
+
+def test_source_zone_other_than_business_zone(source, warehouse_dsn):
+    # The source stores UTC; months are London's. 23:30 UTC on 30 June is
+    # 00:30 on 1 July in London, and 23:30 UTC on 31 July is already August.
+    dsn = source(
+        [
+            GOOD.replace("2011-07-04 10:00:00", "2011-06-30 23:30:00"),
+            GOOD.replace("2011-07-04", "2011-07-15").replace("536365", "536366"),
+            GOOD.replace("2011-07-04 10:00:00", "2011-07-31 23:30:00").replace("536365", "536367"),
+            GOOD.replace("2011-07-04", "2011-08-10").replace("536365", "536368"),
+            GOOD.replace("2011-07-04", "2011-09-01").replace("536365", "536369"),
+        ]
+    )
+    utc_source = dataclasses.replace(SETTINGS, source_timezone="UTC")
+    july = run_month(dsn, warehouse_dsn, JULY, utc_source, "run-1")
+    august = run_month(dsn, warehouse_dsn, dt.date(2011, 8, 1), utc_source, "run-2")
+
+    run_counts_reconcile(july)
+    run_counts_reconcile(august)
+    assert july["rows_read"] == 2
+    assert august["rows_read"] == 2
+    assert fetch(
+        warehouse_dsn,
+        "select source_row_id, occurred_month,"
+        " to_char(occurred_at at time zone 'Europe/London', 'YYYY-MM-DD HH24:MI')"
+        " from core.transactions order by source_row_id",
+    ) == [
+        (1, JULY, "2011-07-01 00:30"),
+        (2, JULY, "2011-07-15 11:00"),
+        (3, dt.date(2011, 8, 1), "2011-08-01 00:30"),
+        (4, dt.date(2011, 8, 1), "2011-08-10 11:00"),
+    ]
+    assert fetch(warehouse_dsn, "select count(*) from quarantine.transactions") == [(0,)]
