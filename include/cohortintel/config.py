@@ -20,7 +20,7 @@ SQL_DIR = PROJECT_ROOT / "include" / "sql"
 
 # Columns that can split cohorts into segments; "none" keeps only all customers.
 SEVERITIES = ("warning", "critical")
-# Where GX evaluates the rules: inside PostgreSQL, or on the batch read into pandas.
+# Engines GX can evaluate the rules with: inside PostgreSQL, or on the batch read into pandas.
 VALIDATION_ENGINES = ("database", "pandas")
 SEGMENT_COLUMNS = ("country", "none")
 WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

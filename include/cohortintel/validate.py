@@ -695,7 +695,7 @@ def validate_batch(
         outcomes.append(currency_outcome(cur, staging_table))
         observed = f"{share:.4%} (limit {settings.max_quarantine_share:.2%})"
         if quarantined_by_rule:
-            # Names the rules behind the share, so a stopped run says what to fix.
+            # Lists the rules behind the share, so the message of a stopped run names what to fix.
             by_rule = ", ".join(f"{rule} {count}" for rule, count in quarantined_by_rule.items())
             observed = f"{observed}; quarantine rows by rule: {by_rule}"
         outcomes.append(

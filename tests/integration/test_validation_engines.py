@@ -1,10 +1,10 @@
 """The database and pandas validation engines quarantine the same rows of the same batch.
 
 Each engine validates its own copy of one awkward batch in its own warehouse
-on the real server: the batch is extracted from a tiny Online Retail source,
-and rows the source table cannot hold (NaN and infinite amounts, text
-customer ids, another currency, repeated and missing ids, times outside the
-window) are added to the staging table before validation.
+on the real server. The batch is extracted from a tiny Online Retail source.
+Rows the source table cannot hold (NaN and infinite amounts, text customer
+ids, another currency, repeated and missing ids, times outside the window)
+are then added to the staging table before validation.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ STAGED_ROWS = [
     (913, None, "17850", None, "1", "1", "GBP"),
     (914, "590014", "17850", "2011-07-10 10:00+01", "1", "1", None),
     (915, "590015", "17850", "2011-07-10 10:00+01", "1", "1000000001", "GBP"),
-    # Two different rows with the id of line 8, and a third with the id 916 twice.
+    # A second row with the id of line 8, and two different rows with the id 916.
     (8, "590016", "17850", "2011-07-11 10:00+01", "2", "1", "GBP"),
     (916, "590017", "17850", "2011-07-12 10:00+01", "1", "1", "GBP"),
     (916, "590018", "17850", "2011-07-12 10:00+01", "1", "2", "GBP"),
@@ -264,7 +264,7 @@ def test_expectation_error_is_check_error(engine, source_dsn, warehouse_dsn, mon
 
 @pytest.mark.parametrize("engine", ENGINES)
 def test_every_failing_row_quarantined(engine, source_dsn, warehouse_dsn, tmp_path):
-    # GX's SQL engine lists at most 20 failing rows of a rule unless told otherwise.
+    # GX's SQL engine lists at most 20 failing rows of a rule by default.
     settings = dataclasses.replace(
         SETTINGS, validation_engine=engine, output_dir=tmp_path, max_quarantine_share=0.99
     )

@@ -2,10 +2,11 @@
 -- currency in its own column, as a shop that sells in several currencies does.
 -- Set COHORTINTEL_EXTRACT_SQL=extract/online_retail_currency.sql to use it.
 -- grain: one row per source invoice line; key: source_row_id
--- Same mapping as online_retail.sql except the currency, which comes from the
--- line's currency column instead of COHORTINTEL_CURRENCY. A line without one
--- is quarantined (currency_not_null); one outside COHORTINTEL_ACCEPTED_CURRENCIES
--- too (currency_accepted). %(currency)s is bound but unused here.
+-- The mapping equals online_retail.sql except for the currency. It comes from
+-- the line's currency column instead of COHORTINTEL_CURRENCY. A line without
+-- one is quarantined (currency_not_null), and so is a line whose currency is
+-- outside COHORTINTEL_ACCEPTED_CURRENCIES (currency_accepted).
+-- %(currency)s is bound but unused here.
 select
     invoice_line_id as source_row_id,
     invoice_no as order_id,
