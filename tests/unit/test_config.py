@@ -58,6 +58,8 @@ def test_season_follows_trading_week(monkeypatch):
         ("MONTHLY_FORECAST_HORIZON", "0", "below the minimum"),
         ("MONTHLY_ERROR_ALERT_FACTOR", "0.5", "factor of 1 or more"),
         ("MONTHLY_ERROR_ALERT_FACTOR", "many", "factor of 1 or more"),
+        ("VALIDATION_ENGINE", "spark", "database, pandas"),
+        ("CUSTOMER_ID_PATTERN", "^[0-9+$", "not a valid regular expression"),
     ],
 )
 def test_invalid_setting_named(monkeypatch, name, value, fragment):
@@ -153,3 +155,20 @@ def test_monthly_settings_read(monkeypatch):
     settings = Settings.from_env()
     assert settings.monthly_sales_table == "sales.by_month"
     assert settings.monthly_error_alert_factor == 2.5
+
+
+def test_validation_defaults(monkeypatch):
+    for name in ("VALIDATION_ENGINE", "CUSTOMER_ID_PATTERN"):
+        monkeypatch.delenv(f"COHORTINTEL_{name}", raising=False)
+    settings = Settings.from_env()
+    assert settings.validation_engine == "database"
+    assert settings.customer_id_pattern == "^[0-9]+$"
+
+
+def test_validation_settings_read(monkeypatch):
+    monkeypatch.setenv("COHORTINTEL_VALIDATION_ENGINE", "Pandas")
+    monkeypatch.setenv("COHORTINTEL_CUSTOMER_ID_PATTERN", "")
+    settings = Settings.from_env()
+    assert settings.validation_engine == "pandas"
+    # Empty turns the customer id check off.
+    assert settings.customer_id_pattern == ""
