@@ -121,33 +121,61 @@ class MonthlyForecast:
         return WarmStart(self.sarima.spec, dict(self.sarima.params), mase, self.ets_params)
 
 
-def prepare_monthly_series(series: pd.Series, series_id: str = "total") -> tuple[pd.Series, list]:
-    """Validate a monthly series and put it on a full calendar of month starts.
+# pandas period aliases of the grains. A monthly period is "M" in pandas 2.2 and 3.x
+# alike: "ME" is an offset alias only and pandas rejects it for periods. A "W-SUN"
+# period is the week that ends on Sunday, so its start is the ISO Monday. Only
+# periods are used here, never offsets, whose aliases changed in pandas 2.2
+# ("M" to "ME"); any DatetimeIndex (month starts "MS", month ends "ME", weeks
+# anchored on Mondays "W-MON" or Sundays "W-SUN") maps to these periods.
+PERIOD_FREQUENCIES = {"month": "M", "week": "W-SUN"}
 
-    The index may be a PeriodIndex of months or a DatetimeIndex with any day of
-    the month (month starts, month ends or anything between). Months missing
-    between the first and the last are filled with 0, because a month without
-    sales has zero sales. Returns the series indexed by month start and the list
-    of filled months.
+
+def period_frequency(grain: str) -> str:
+    """Return the pandas period alias of ``grain`` ("month" or "week").
+
+    Raises:
+        ValueError: an unknown grain.
+    """
+    try:
+        return PERIOD_FREQUENCIES[grain]
+    except KeyError:
+        raise ValueError(
+            f"grain {grain!r} is not supported here; use one of {', '.join(PERIOD_FREQUENCIES)}"
+        ) from None
+
+
+def prepare_monthly_series(
+    series: pd.Series, series_id: str = "total", grain: str = "month"
+) -> tuple[pd.Series, list]:
+    """Validate a monthly (or weekly) series and put it on a full calendar of period starts.
+
+    The index may be a PeriodIndex or a DatetimeIndex with any day of the period
+    (month starts, month ends or anything between; any day of an ISO week for
+    ``grain="week"``). Periods missing between the first and the last are filled
+    with 0, because a period without sales has zero sales. Returns the series
+    indexed by period start (the 1st of the month, the Monday of the week) and
+    the list of filled periods.
 
     Raises:
         SeriesValidationError: not a numeric pandas Series, an index that is not
-            made of dates, empty, a NaN or infinite value, or two values in one month.
+            made of dates, empty, a NaN or infinite value, or two values in one period.
+        ValueError: an unknown grain.
     """
+    freq = period_frequency(grain)
     if not isinstance(series, pd.Series):
         raise SeriesValidationError(
             f"series {series_id!r} must be a pandas Series, got {type(series).__name__}"
         )
     if series.empty:
-        raise SeriesValidationError(f"series {series_id!r} is empty. Pass at least one month.")
+        raise SeriesValidationError(f"series {series_id!r} is empty. Pass at least one {grain}.")
     if not pd.api.types.is_numeric_dtype(series.dtype) or pd.api.types.is_bool_dtype(series.dtype):
         raise SeriesValidationError(
             f"series {series_id!r} must be numeric, got dtype {series.dtype}"
         )
     if isinstance(series.index, pd.PeriodIndex):
-        periods = series.index.asfreq("M")
+        periods = series.index.asfreq(freq)
     elif isinstance(series.index, pd.DatetimeIndex):
-        periods = series.index.to_period("M")
+        periods = series.index.to_period(freq)
     else:
         raise SeriesValidationError(
             f"series {series_id!r} must have a DatetimeIndex or PeriodIndex, got "
@@ -160,35 +188,37 @@ def prepare_monthly_series(series: pd.Series, series_id: str = "total") -> tuple
         position = int(np.argmax(not_finite))
         raise SeriesValidationError(
             f"series {series_id!r} has the non-finite value {values[position]} in "
-            f"{periods[position]}. Correct the value, or use 0 for a month without sales."
+            f"{periods[position]}. Correct the value, or use 0 for a {grain} without sales."
         )
     if periods.has_duplicates:
         duplicate = periods[periods.duplicated()][0]
         raise SeriesValidationError(
-            f"series {series_id!r} has two values for {duplicate}. Aggregate it to one per month."
+            f"series {series_id!r} has two values for {duplicate}. Aggregate it to one per {grain}."
         )
 
-    by_month = pd.Series(values, index=periods).sort_index()
-    calendar = pd.period_range(by_month.index[0], by_month.index[-1], freq="M")
-    filled = calendar.difference(by_month.index)
-    full = by_month.reindex(calendar, fill_value=0.0)
+    by_period = pd.Series(values, index=periods).sort_index()
+    calendar = pd.period_range(by_period.index[0], by_period.index[-1], freq=freq)
+    filled = calendar.difference(by_period.index)
+    full = by_period.reindex(calendar, fill_value=0.0)
     full.index = calendar.to_timestamp(how="start")
     full.name = series.name
     filled_starts = [period.to_timestamp(how="start") for period in filled]
     if filled_starts:
         logger.warning(
-            "Series %s has %s missing months (first %s); they are filled with 0",
+            "Series %s has %s missing %ss (first %s); they are filled with 0",
             series_id,
             len(filled_starts),
-            f"{filled_starts[0]:%Y-%m}",
+            grain,
+            f"{filled_starts[0]:%Y-%m-%d}",
         )
     return full, filled_starts
 
 
-def forecast_months(last_month: pd.Timestamp, steps: int) -> pd.DatetimeIndex:
-    """Return the `steps` month starts after `last_month`."""
-    first = last_month.to_period("M") + 1
-    return pd.period_range(first, periods=steps, freq="M").to_timestamp(how="start")
+def forecast_months(last_month: pd.Timestamp, steps: int, grain: str = "month") -> pd.DatetimeIndex:
+    """Return the `steps` period starts after the period of `last_month` (months or ISO weeks)."""
+    freq = period_frequency(grain)
+    first = last_month.to_period(freq) + 1
+    return pd.period_range(first, periods=steps, freq=freq).to_timestamp(how="start")
 
 
 # --- Candidate models -------------------------------------------------------------
@@ -491,8 +521,12 @@ def fit_monthly_forecast(
     warm_start: WarmStart | None = None,
     challengers: bool = True,
     nonnegative: bool = True,
+    grain: str = "month",
 ) -> MonthlyForecast:
     """Select, backtest and forecast a monthly series `steps` months ahead.
+
+    With ``grain="week"`` the series and the forecast are ISO weeks keyed by
+    their Monday; ``season_length`` then counts weeks.
 
     With ``warm_start`` (last month's ``MonthlyForecast.warm_start()``), the SARIMA
     is refitted from last month's parameters and only the orders one step away
@@ -510,9 +544,9 @@ def fit_monthly_forecast(
         raise ValueError(f"steps must be 1 or more, got {steps}")
     if season_length < 2:
         raise ValueError(f"season_length must be 2 or more, got {season_length}")
-    monthly, filled = prepare_monthly_series(series, series_id)
+    monthly, filled = prepare_monthly_series(series, series_id, grain)
     values = monthly.to_numpy(dtype=float)
-    horizon = forecast_months(monthly.index[-1], steps)
+    horizon = forecast_months(monthly.index[-1], steps, grain)
     base = {
         "series_id": series_id,
         "training_start": monthly.index[0],
