@@ -23,6 +23,11 @@ SEVERITIES = ("warning", "critical")
 # Engines GX can evaluate the rules with: inside PostgreSQL, or on the batch read into pandas.
 VALIDATION_ENGINES = ("database", "pandas")
 SEGMENT_COLUMNS = ("country", "none")
+# Period of the sales series built from the transactions and of their forecasts.
+SALES_GRAINS = ("day", "week", "month")
+# Forecast horizon in periods of each grain when COHORTINTEL_FORECAST_HORIZON is unset:
+# about five weeks of trading days, a quarter of weeks, a year of months.
+DEFAULT_FORECAST_HORIZONS = {"day": 26, "week": 13, "month": 12}
 WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _QUALIFIED_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z_][A-Za-z0-9_]{0,62})?$")
 
@@ -208,6 +213,11 @@ class Settings:
     segment_column: str = "country"
     non_trading_weekdays: tuple[int, ...] = (5,)
     season_length: int = 6
+    # Sales series of the transactions: their grain, and how many of the countries
+    # with the most net revenue get a series of their own next to the total.
+    sales_grain: str = "day"
+    sales_top_countries: int = 0
+    # Periods forecast ahead, at the sales grain.
     forecast_horizon: int = 26
     max_quarantine_share: float = 0.05
     max_missing_customer_share: float = 0.5
@@ -248,6 +258,7 @@ class Settings:
             for code in _env("ACCEPTED_CURRENCIES", _env("CURRENCY", "GBP")).split(",")
             if code.strip()
         )
+        sales_grain = _env_choice("SALES_GRAIN", "day", SALES_GRAINS)
         return cls(
             business_timezone=validate_timezone(
                 _env("BUSINESS_TIMEZONE", "Europe/London"), "COHORTINTEL_BUSINESS_TIMEZONE"
@@ -272,7 +283,11 @@ class Settings:
             segment_column=_env_choice("SEGMENT_COLUMN", "country", SEGMENT_COLUMNS),
             non_trading_weekdays=non_trading,
             season_length=7 - len(non_trading),
-            forecast_horizon=_env_int("FORECAST_HORIZON", 26, minimum=1),
+            sales_grain=sales_grain,
+            sales_top_countries=_env_int("SALES_TOP_COUNTRIES", 0),
+            forecast_horizon=_env_int(
+                "FORECAST_HORIZON", DEFAULT_FORECAST_HORIZONS[sales_grain], minimum=1
+            ),
             max_quarantine_share=_env_fraction("MAX_QUARANTINE_SHARE", 0.05),
             max_missing_customer_share=_env_fraction("MAX_MISSING_CUSTOMER_SHARE", 0.5),
             customer_id_pattern=validate_pattern(

@@ -121,35 +121,44 @@ def at_risk_section(warehouse_dsn: str) -> list[str]:
     return lines
 
 
+PERIOD_NAMES = {"day": "trading days", "week": "weeks", "month": "months"}
+PERIOD_FORMATS = {"day": "%a %Y-%m-%d", "week": "week of %Y-%m-%d", "month": "%Y-%m"}
+
+
 def latest_forecasts(warehouse_dsn: str, days_shown: int = 6) -> list[str]:
-    """Return the newest model per series with its first forecast days and horizon total."""
+    """Return the newest model per series and grain with its first forecast periods and total."""
     models = _fetch(
         warehouse_dsn,
-        "select distinct on (series_id) series_id, as_of_month, model_spec, reason, n_obs,"
-        " training_start, training_end from marts.forecast_model"
-        " order by series_id, as_of_month desc",
+        "select distinct on (series_id, grain) series_id, grain, as_of_month, status,"
+        " failure_reason, model_spec, reason, n_obs, training_start, training_end"
+        " from marts.forecast_model order by series_id, grain, as_of_month desc",
     )
     if not models:
         return ["(no forecasts yet: forecasts train only on closed months, and none is closed yet)"]
     lines = []
-    for series_id, as_of, spec, reason, n_obs, start, end in models:
+    for series_id, grain, as_of, status, failure, spec, reason, n_obs, start, end in models:
+        periods = PERIOD_NAMES[grain]
+        if status == "failed":
+            lines.append(f"Series {series_id} ({grain}), as of {as_of:%Y-%m}: failed: {failure}")
+            continue
         lines.append(
-            f"Series {series_id}, as of {as_of:%Y-%m}: {spec} on {n_obs} trading days "
+            f"Series {series_id} ({grain}), as of {as_of:%Y-%m}: {spec} on {n_obs} {periods} "
             f"({start} to {end})"
         )
         lines.append(f"  why: {reason}")
         forecast = _fetch(
             warehouse_dsn,
             "select period_start, forecast, lower_80, upper_80 from marts.sales_forecast"
-            " where series_id = %s and as_of_month = %s order by period_start",
-            (series_id, as_of),
+            " where series_id = %s and grain = %s and as_of_month = %s order by period_start",
+            (series_id, grain, as_of),
         )
-        for day, value, low, high in forecast[:days_shown]:
+        for period, value, low, high in forecast[:days_shown]:
             lines.append(
-                f"  {day:%a %Y-%m-%d}  {value:>12,.0f}   80% interval {low:>10,.0f} to {high:>10,.0f}"
+                f"  {period:{PERIOD_FORMATS[grain]}}  {value:>12,.0f}   "
+                f"80% interval {low:>10,.0f} to {high:>10,.0f}"
             )
         total = sum(row[1] for row in forecast)
-        lines.append(f"  next {len(forecast)} trading days in total: {total:,.0f}")
+        lines.append(f"  next {len(forecast)} {periods} in total: {total:,.0f}")
     return lines
 
 
@@ -198,7 +207,7 @@ def summary(
         "== Cohorts at risk (newest closed month below the projected band or older cohorts) ==",
         *at_risk_section(warehouse_dsn),
         "",
-        "== Latest sales forecasts (daily net revenue, GBP) ==",
+        "== Latest sales forecasts (net revenue per period, GBP) ==",
         *latest_forecasts(warehouse_dsn),
         "",
         "== Monthly sales series (champion model of the newest run) ==",
@@ -209,7 +218,7 @@ def summary(
         "Tables: core.transactions, quarantine.transactions, marts.cohort_retention,"
         " marts.cohort_retention_matrix, marts.retention_curve, marts.customer_cohort,"
         " marts.retention_projection, marts.retention_at_risk,"
-        " marts.sales_daily,"
+        " marts.sales_daily, marts.sales_period,"
         " marts.sales_forecast, marts.forecast_model, marts.monthly_forecast_model,"
         " marts.monthly_sales_forecast, marts.monthly_forecast_error, ops.batch_report,"
         " ops.validation_result",

@@ -1,10 +1,12 @@
 -- Rebuilds the daily net revenue series on a full calendar: every day from the
--- first day with data to the end of the last loaded month has a row, 0 where
--- nothing sold. Days before the first transaction and, in a month that is not
--- closed yet, days after the last one are unknown rather than 0, so they get no row.
--- grain: one row per (series_id, period_start); series_id 'total' is all sales
-delete from marts.sales_daily
-where series_id = 'total';
+-- first day with data to the end of the last loaded month has a row per series,
+-- 0 where nothing sold. Days before the first transaction and, in a month that is
+-- not closed yet, days after the last one are unknown rather than 0, so they get
+-- no row. Every series shares the shop's calendar, so a country has 0 on the days
+-- before its first sale.
+-- grain: one row per (series_id, period_start); series_id 'total' is all sales and
+-- 'country:<name>' the sales of one of the countries passed in
+delete from marts.sales_daily;
 
 with
 bounds as (
@@ -30,20 +32,37 @@ calendar as (
     ) as day
 ),
 
+segments as (
+    select
+        'total' as series_id,
+        null::text as country
+    union all
+    select
+        'country:' || country as series_id,
+        country
+    from unnest(%(countries)s::text[]) as country
+),
+
 daily as (
     select
-        (occurred_at at time zone %(business_timezone)s)::date as period_start,
-        sum(amount) filter (where line_kind = 'purchase') as purchase_revenue,
-        sum(amount) filter (where line_kind = 'return') as return_revenue,
-        count(distinct order_id) filter (where line_kind = 'purchase') as orders
+        segments.series_id,
+        (transactions.occurred_at at time zone %(business_timezone)s)::date as period_start,
+        sum(transactions.amount) filter (where transactions.line_kind = 'purchase')
+            as purchase_revenue,
+        sum(transactions.amount) filter (where transactions.line_kind = 'return')
+            as return_revenue,
+        count(distinct transactions.order_id) filter (where transactions.line_kind = 'purchase')
+            as orders
     from core.transactions
-    where line_kind in ('purchase', 'return')
-    group by 1
+    inner join segments
+        on segments.country is null or segments.country = transactions.country
+    where transactions.line_kind in ('purchase', 'return')
+    group by 1, 2
 ),
 
 final as (
     select
-        'total' as series_id,
+        segments.series_id,
         calendar.period_start,
         coalesce(daily.purchase_revenue, 0) + coalesce(daily.return_revenue, 0) as net_revenue,
         coalesce(daily.purchase_revenue, 0) as purchase_revenue,
@@ -53,7 +72,10 @@ final as (
             as is_trading_day,
         coalesce(month_status.is_complete, false) as is_complete_period
     from calendar
-    left join daily on calendar.period_start = daily.period_start
+    cross join segments
+    left join daily
+        on segments.series_id = daily.series_id
+        and calendar.period_start = daily.period_start
     left join ops.month_status
         on date_trunc('month', calendar.period_start)::date = month_status.month
 )
