@@ -5,10 +5,12 @@ Owns one calendar month of the business time zone per run (a data-interval
 timetable, midnight to midnight), extracts that month plus the look-back
 months from the source order system, validates them with Great Expectations,
 replaces them in `core.transactions`, rebuilds the cohort marts, projects
-every cohort's retention and flags at-risk cohorts, rebuilds the daily sales
-series, refits the SARIMA forecast and publishes forecasts and charts.
+every cohort's retention and flags at-risk cohorts, rebuilds the sales series
+of the transactions (total and the top countries, at the configured grain),
+forecasts each series in its own mapped task (`fit_sales_forecast`, named by
+the series id) and publishes the forecasts and charts of the month together.
 
-Next to the daily forecast it forecasts the external monthly sales series
+Next to those series it forecasts the external monthly sales series
 (`COHORTINTEL_MONTHLY_SALES_TABLE` in the source database): `copy_monthly_sales`
 copies their closed months, `fit_monthly_forecast` runs once per series (a
 mapped task named by the series id), warm-started from the series' newest
@@ -254,35 +256,36 @@ def cohort_monthly():
         return counts
 
     @task
-    def build_sales_series() -> dict:
-        from cohortintel.sales import build_sales_series as build
+    def build_sales_series() -> list[str]:
+        from cohortintel.sales import prepare_sales_series
 
-        return {"table": "marts.sales_daily", **build(_dsn(SETTINGS.warehouse_conn_id), SETTINGS)}
+        return prepare_sales_series(_dsn(SETTINGS.warehouse_conn_id), _run_month(), SETTINGS)
 
-    @task
-    def refit_sales_forecasts() -> dict:
-        from cohortintel.sales import fit_forecasts
+    # The template reads the expanded argument, so each map index shows its series id.
+    @task(map_index_template="{{ task.op_kwargs['series_id'] }}")
+    def fit_sales_forecast(series_id: str) -> dict:
+        from cohortintel.sales import fit_series
 
-        context = get_current_context()
-        month = _run_month()
-        models = fit_forecasts(
+        return fit_series(
             _dsn(SETTINGS.warehouse_conn_id),
-            month,
+            series_id,
+            _run_month(),
             SETTINGS,
             _run_id(),
-            (context["data_interval_start"], context["data_interval_end"]),
+            _data_interval(),
         )
-        return {"as_of_month": month.isoformat(), "models": models}
 
-    @task(outlets=[COHORT_RETENTION, SALES_FORECAST])
-    def publish_results(fitted: dict) -> dict:
+    # none_failed: with no series the mapped task is skipped, and the month is
+    # still published (empty), so a rerun without series removes older rows.
+    @task(outlets=[COHORT_RETENTION, SALES_FORECAST], trigger_rule="none_failed")
+    def publish_results() -> dict:
         from cohortintel.publish import publish_forecasts, render_charts
 
-        month = dt.date.fromisoformat(fitted["as_of_month"])
+        month = _run_month()
         warehouse = _dsn(SETTINGS.warehouse_conn_id)
-        rows = publish_forecasts(warehouse, month)
+        rows = publish_forecasts(warehouse, month, SETTINGS.sales_grain)
         charts = render_charts(warehouse, month, SETTINGS)
-        return {"as_of_month": fitted["as_of_month"], "forecast_rows": rows, "charts": charts}
+        return {"as_of_month": month.isoformat(), "forecast_rows": rows, "charts": charts}
 
     @task
     def copy_monthly_sales() -> list[str]:
@@ -330,10 +333,8 @@ def cohort_monthly():
     scored = score_customer_risk(cohorts)
     series = build_sales_series()
     loaded >> series
-    fitted = refit_sales_forecasts()
-    series >> fitted
-    published = publish_results(fitted)
-    [projected, scored] >> published
+    fitted = fit_sales_forecast.expand(series_id=series)
+    [projected, scored, fitted] >> publish_results()
     monthly_series = copy_monthly_sales()
     migrated >> monthly_series
     fit_monthly_forecast.expand(series_id=monthly_series) >> publish_monthly_forecasts()

@@ -268,10 +268,9 @@ def command_run_month(args: argparse.Namespace) -> int:
         publish_monthly_forecasts,
     )
     from cohortintel.months import month_start, parse_month
-    from cohortintel.pipeline import run_month
-    from cohortintel.publish import publish_forecasts, render_charts
+    from cohortintel.pipeline import forecast_sales, run_month
+    from cohortintel.publish import render_charts
     from cohortintel.retention import project_retention
-    from cohortintel.sales import build_sales_series, fit_forecasts
 
     server = _server()
     names = _names()
@@ -284,13 +283,11 @@ def command_run_month(args: argparse.Namespace) -> int:
     counts = run_month(source_dsn, warehouse_dsn, month, settings, run_id)
     project_retention(warehouse_dsn, month, run_id)
     score_customers(warehouse_dsn, month, run_id)
-    build_sales_series(warehouse_dsn, settings)
     interval = (
         month_start(month, settings.business_timezone),
         month_start(add_months(month, 1), settings.business_timezone),
     )
-    fit_forecasts(warehouse_dsn, month, settings, run_id, interval)
-    publish_forecasts(warehouse_dsn, month)
+    forecast_sales(warehouse_dsn, month, settings, run_id, interval)
     for series_id in copy_monthly_sales(source_dsn, warehouse_dsn, month, settings, run_id):
         fit_monthly_series(warehouse_dsn, series_id, month, settings, run_id, interval)
     publish_monthly_forecasts(warehouse_dsn, month)

@@ -2,7 +2,9 @@
 
 The DAG runs these steps as separate tasks. This module chains them in one
 process for the command line, the benchmarks and the tests, so all of them
-call exactly the functions the tasks call.
+call exactly the functions the tasks call. ``forecast_sales`` does the same for
+the sales series: it builds them, fits each one with the function of the mapped
+fit task, and publishes the month.
 """
 
 from __future__ import annotations
@@ -64,3 +66,27 @@ def run_month(
     refresh_cohorts(warehouse_dsn, month_range(first, month), settings)
     timings["cohorts"] = timings.get("cohorts", 0.0) + time.perf_counter() - started
     return counts
+
+
+def forecast_sales(
+    warehouse_dsn: str,
+    month: dt.date,
+    settings: Settings,
+    run_id: str,
+    data_interval: tuple[dt.datetime, dt.datetime],
+) -> dict[str, object]:
+    """Build the sales series, fit each one as the DAG's mapped task does, and publish the month.
+
+    Returns the per-series results of ``fit_series`` and the forecast rows published.
+    """
+    # Imported here, so the data path above does not load statsmodels.
+    from cohortintel.publish import publish_forecasts
+    from cohortintel.sales import fit_series, prepare_sales_series
+
+    series_ids = prepare_sales_series(warehouse_dsn, month, settings)
+    fits = [
+        fit_series(warehouse_dsn, series_id, month, settings, run_id, data_interval)
+        for series_id in series_ids
+    ]
+    rows = publish_forecasts(warehouse_dsn, month, settings.sales_grain)
+    return {"series": fits, "forecast_rows": rows}
