@@ -126,8 +126,8 @@ def test_task_ids_and_order(dag_facts):
         "build_cohort_tables": ["load_transactions"],
         "project_retention": ["build_cohort_tables"],
         "build_sales_series": ["load_transactions"],
-        "refit_sales_forecasts": ["build_sales_series"],
-        "publish_results": ["project_retention", "refit_sales_forecasts", "score_customer_risk"],
+        "fit_sales_forecast": ["build_sales_series"],
+        "publish_results": ["fit_sales_forecast", "project_retention", "score_customer_risk"],
         "score_customer_risk": ["build_cohort_tables"],
         "copy_monthly_sales": ["migrate_warehouse"],
         "fit_monthly_forecast": ["copy_monthly_sales"],
@@ -135,12 +135,16 @@ def test_task_ids_and_order(dag_facts):
     }
 
 
-def test_monthly_fit_mapped_by_series(dag_facts):
+def test_fits_mapped_by_series(dag_facts):
     assert dag_facts["mapped"] == {
         "fit_monthly_forecast": {
             "map_index_template": "{{ task.op_kwargs['series_id'] }}",
             "expand_input": ["series_id"],
-        }
+        },
+        "fit_sales_forecast": {
+            "map_index_template": "{{ task.op_kwargs['series_id'] }}",
+            "expand_input": ["series_id"],
+        },
     }
 
 
@@ -148,6 +152,12 @@ def test_monthly_publish_runs_without_series(dag_facts):
     # With no series the mapped task is skipped; publish must still run then.
     assert dag_facts["trigger_rules"]["publish_monthly_forecasts"] == "none_failed"
     assert dag_facts["trigger_rules"]["fit_monthly_forecast"] == "all_success"
+
+
+def test_sales_publish_runs_without_series(dag_facts):
+    # A month without sales series skips the mapped fit; its forecasts are still published.
+    assert dag_facts["trigger_rules"]["publish_results"] == "none_failed"
+    assert dag_facts["trigger_rules"]["fit_sales_forecast"] == "all_success"
 
 
 def test_timetable_has_data_intervals(dag_facts):

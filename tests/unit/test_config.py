@@ -60,6 +60,9 @@ def test_season_follows_trading_week(monkeypatch):
         ("MONTHLY_ERROR_ALERT_FACTOR", "many", "factor of 1 or more"),
         ("VALIDATION_ENGINE", "spark", "database, pandas"),
         ("CUSTOMER_ID_PATTERN", "^[0-9+$", "not a valid regular expression"),
+        ("SALES_GRAIN", "quarter", "day, week, month"),
+        ("SALES_TOP_COUNTRIES", "-1", "below the minimum"),
+        ("SALES_TOP_COUNTRIES", "five", "not an integer"),
     ],
 )
 def test_invalid_setting_named(monkeypatch, name, value, fragment):
@@ -172,3 +175,30 @@ def test_validation_settings_read(monkeypatch):
     assert settings.validation_engine == "pandas"
     # Empty turns the customer id check off.
     assert settings.customer_id_pattern == ""
+
+
+def test_sales_defaults_keep_daily_total(monkeypatch):
+    for name in ("SALES_GRAIN", "SALES_TOP_COUNTRIES", "FORECAST_HORIZON"):
+        monkeypatch.delenv(f"COHORTINTEL_{name}", raising=False)
+    settings = Settings.from_env()
+    assert settings.sales_grain == "day"
+    assert settings.sales_top_countries == 0
+    assert settings.forecast_horizon == 26
+
+
+@pytest.mark.parametrize(("grain", "horizon"), [("day", 26), ("week", 13), ("month", 12)])
+def test_horizon_default_follows_grain(monkeypatch, grain, horizon):
+    monkeypatch.delenv("COHORTINTEL_FORECAST_HORIZON", raising=False)
+    monkeypatch.setenv("COHORTINTEL_SALES_GRAIN", grain.upper())
+    settings = Settings.from_env()
+    assert settings.sales_grain == grain
+    assert settings.forecast_horizon == horizon
+
+
+def test_horizon_setting_wins_over_grain(monkeypatch):
+    monkeypatch.setenv("COHORTINTEL_SALES_GRAIN", "month")
+    monkeypatch.setenv("COHORTINTEL_FORECAST_HORIZON", "18")
+    monkeypatch.setenv("COHORTINTEL_SALES_TOP_COUNTRIES", "5")
+    settings = Settings.from_env()
+    assert settings.forecast_horizon == 18
+    assert settings.sales_top_countries == 5
