@@ -29,7 +29,11 @@ from cohortintel import db
 from cohortintel.autosarima import NoSarimaFitError
 from cohortintel.config import Settings
 from cohortintel.forecast import ForecastResult, fit_sales_forecast, next_trading_days
-from cohortintel.monthly_forecast import MonthlyForecast, fit_monthly_forecast
+from cohortintel.monthly_forecast import (
+    MonthlyForecast,
+    fit_monthly_forecast,
+    min_seasonal_observations,
+)
 from cohortintel.months import add_months
 
 log = logging.getLogger(__name__)
@@ -244,10 +248,20 @@ def daily_model_row(result: ForecastResult, clipped_values: int) -> dict[str, An
     }
 
 
-def _period_reason(result: MonthlyForecast) -> str:
+def _period_reason(result: MonthlyForecast, grain: str) -> str:
     """Describe why the week or month forecaster chose its champion, in one sentence."""
     if result.model_kind == "constant":
         return result.fallback_reason or "the series is constant"
+    season_length = SEASON_LENGTHS[grain]
+    fallback = result.fallback_reason
+    if fallback and result.n_obs < min_seasonal_observations(season_length):
+        # The forecaster counts the series in months whatever its grain, so the
+        # reason is worded here in the series' own periods.
+        fallback = (
+            f"the series has {result.n_obs} {grain}s, fewer than the "
+            f"{min_seasonal_observations(season_length)} that a seasonal model with period "
+            f"{season_length} needs"
+        )
     if result.champion_score is not None:
         reason = (
             f"lowest backtest MASE ({result.champion_score.mase:.3f}) of "
@@ -255,13 +269,12 @@ def _period_reason(result: MonthlyForecast) -> str:
         )
     else:
         reason = "too few periods for a backtest, so the first candidate was used"
-    if result.fallback_reason:
-        # NOTE: the forecaster words its fallback reason in months, also for weeks.
-        reason += f"; no seasonal model because {result.fallback_reason}"
+    if fallback:
+        reason += f"; no seasonal model because {fallback}"
     return reason
 
 
-def period_model_row(result: MonthlyForecast) -> dict[str, Any]:
+def period_model_row(result: MonthlyForecast, grain: str) -> dict[str, Any]:
     """Return the ``forecast_model`` columns of a week- or month-grain fit."""
     sarima = result.sarima
     champion_is_sarima = sarima is not None and result.model_kind in ("sarima", "arima")
@@ -280,7 +293,7 @@ def period_model_row(result: MonthlyForecast) -> dict[str, Any]:
         "n_obs": result.n_obs,
         "training_start": result.training_start.date(),
         "training_end": result.training_end.date(),
-        "reason": _period_reason(result),
+        "reason": _period_reason(result, grain),
         "converged": result.converged,
         "warnings": list(result.warnings),
         "candidates_tried": sarima.candidates_fitted + sarima.candidates_failed if sarima else 0,
@@ -389,7 +402,7 @@ def _fit_period(series: pd.Series, series_id: str, settings: Settings) -> tuple[
         season_length=SEASON_LENGTHS[grain],
         grain=grain,
     )
-    return period_model_row(result), result.forecast
+    return period_model_row(result, grain), result.forecast
 
 
 def fit_series(

@@ -29,10 +29,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cohortintel import db, sales
+from cohortintel import db, report, sales
 from cohortintel.config import SQL_DIR, Settings
 from cohortintel.pipeline import forecast_sales
-from cohortintel.publish import publish_forecasts
+from cohortintel.publish import publish_forecasts, render_charts
 from cohortintel.sales import (
     build_sales_series,
     fit_series,
@@ -431,3 +431,23 @@ def test_migration_keeps_existing_forecasts(make_database, tmp_path: Path):
     assert fetch(dsn, "select grain, period_start, forecast from marts.sales_forecast") == [
         ("day", dt.date(2011, 2, 1), 5.0)
     ]
+
+
+def test_charts_and_summary_per_series(shop_dsn, tmp_path: Path):
+    month_settings = dataclasses.replace(settings("month", top=2), output_dir=tmp_path)
+    forecast_sales(shop_dsn, FEBRUARY, month_settings, "run-feb", interval(FEBRUARY))
+    charts = render_charts(shop_dsn, FEBRUARY, month_settings)
+    # No cohort cells were built, so the retention heatmap is skipped.
+    assert sorted(Path(path).name for path in charts) == [
+        "forecast_country_France.png",
+        "forecast_country_United_Kingdom.png",
+        "forecast_total.png",
+    ]
+    lines = report.latest_forecasts(shop_dsn)
+    total = lines.index(
+        "Series total (month), as of 2011-02: naive (last value) on 2 months "
+        "(2011-01-01 to 2011-02-01)"
+    )
+    # The naive forecast repeats February's 87 in each of the 4 months.
+    assert lines[total + 2].startswith("  2011-03")
+    assert lines[total + 6] == "  next 4 months in total: 348"
