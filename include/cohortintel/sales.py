@@ -66,8 +66,8 @@ def top_countries(warehouse_dsn: str, count: int, up_to_month: dt.date | None = 
 
     Only closed months up to ``up_to_month`` count (all closed months when it is
     None), so a rerun of a month picks the same countries. Net revenue is
-    purchases plus returns; countries whose net revenue is not above 0 are never
-    chosen. Ties are broken by country name, so the choice is deterministic.
+    purchases plus returns, and countries whose net revenue is not above 0 are
+    never chosen. Ties are broken by country name, so the choice is deterministic.
     """
     if count == 0:
         return []
@@ -108,12 +108,12 @@ def build_sales_series(
     top countries by net revenue.
     """
     countries = top_countries(warehouse_dsn, settings.sales_top_countries, as_of_month)
-    kept = sorted(set(_forecast_countries(warehouse_dsn)) - set(countries))
+    earlier_countries = sorted(set(_forecast_countries(warehouse_dsn)) - set(countries))
     params = {
         "business_timezone": settings.business_timezone,
         # Python weekday 0 is Monday; Postgres isodow 1 is Monday.
         "non_trading_isodow": [day + 1 for day in settings.non_trading_weekdays],
-        "countries": countries + kept,
+        "countries": countries + earlier_countries,
     }
     with db.transaction(warehouse_dsn) as cur:
         db.execute_file(cur, "sales/sales_daily.sql", params)
@@ -136,8 +136,8 @@ def build_sales_series(
         "Built marts.sales_daily and marts.sales_period for %s series (%s kept for their earlier "
         "forecasts): %s days, %s trading days, %s days in a month not closed yet, %s complete "
         "weeks, %s complete months per series",
-        len(series_ids) + len(kept),
-        len(kept),
+        len(series_ids) + len(earlier_countries),
+        len(earlier_countries),
         days,
         trading_days,
         incomplete_days,

@@ -72,11 +72,12 @@ def snapshot(dsn: str) -> dict[str, list]:
         "cohorts": fetch(dsn, "select * from marts.cohort_retention order by 1, 2, 3, 4"),
         "customers": fetch(dsn, "select * from marts.customer_cohort order by 1"),
         "sales": fetch(dsn, "select * from marts.sales_daily order by 1, 2"),
+        "sales_periods": fetch(dsn, "select * from marts.sales_period order by 1, 2, 3"),
         "forecasts": fetch(dsn, "select * from marts.sales_forecast order by 1, 2, 3"),
         "models": fetch(
             dsn,
-            "select series_id, as_of_month, model_spec, n_obs, training_start, training_end"
-            " from marts.forecast_model order by 1, 2",
+            "select series_id, grain, as_of_month, status, model_spec, n_obs, training_start,"
+            " training_end from marts.forecast_model order by 1, 2, 3",
         ),
     }
 
@@ -98,6 +99,8 @@ def pipeline(postgres_server, tmp_path_factory, online_retail_csv):
             **airflow_environment(postgres_server, names, airflow_home=str(tmp / "airflow")),
             "COHORTINTEL_TASK_RETRIES": "0",
             "COHORTINTEL_OUTPUT_DIR": str(tmp / "output"),
+            # The total and the top country: two mapped fit tasks per run.
+            "COHORTINTEL_SALES_TOP_COUNTRIES": "1",
         }
 
         def run(*args: str, expect_success: bool = True) -> subprocess.CompletedProcess:
@@ -162,14 +165,36 @@ def test_duplicates_quarantined(pipeline):
 def test_forecast_per_month_published(pipeline):
     models = fetch(
         pipeline["warehouse"],
-        "select as_of_month::text, training_end::text from marts.forecast_model order by 1",
+        "select as_of_month::text, series_id, grain, status, training_end::text"
+        " from marts.forecast_model order by 1, 2",
     )
-    assert models == [("2010-12-01", "2010-12-31"), ("2011-01-01", "2011-01-31")]
+    assert models == [
+        ("2010-12-01", "country:United Kingdom", "day", "forecast", "2010-12-31"),
+        ("2010-12-01", "total", "day", "forecast", "2010-12-31"),
+        ("2011-01-01", "country:United Kingdom", "day", "forecast", "2011-01-31"),
+        ("2011-01-01", "total", "day", "forecast", "2011-01-31"),
+    ]
     counts = fetch(
         pipeline["warehouse"],
-        "select as_of_month::text, count(*) from marts.sales_forecast group by 1 order by 1",
+        "select as_of_month::text, series_id, count(*) from marts.sales_forecast"
+        " group by 1, 2 order by 1, 2",
     )
-    assert counts == [("2010-12-01", 26), ("2011-01-01", 26)]
+    assert counts == [
+        ("2010-12-01", "country:United Kingdom", 26),
+        ("2010-12-01", "total", 26),
+        ("2011-01-01", "country:United Kingdom", 26),
+        ("2011-01-01", "total", 26),
+    ]
+
+
+def test_sales_fit_mapped_by_series(pipeline):
+    # Each map index of the fit task is named by its series id.
+    names = fetch(
+        pipeline["airflow"],
+        "select rendered_map_index, state, count(distinct run_id) from task_instance"
+        " where task_id = 'fit_sales_forecast' group by 1, 2 order by 1",
+    )
+    assert names == [("country:United Kingdom", "success", 2), ("total", "success", 2)]
 
 
 def test_forecast_skips_saturdays(pipeline):
@@ -186,8 +211,10 @@ def test_charts_written(pipeline):
         for path in (pipeline["output"] / "charts").rglob("*.png")
     )
     assert charts == [
+        "charts/2010-12/forecast_country_United_Kingdom.png",
         "charts/2010-12/forecast_total.png",
         "charts/2010-12/retention_heatmap.png",
+        "charts/2011-01/forecast_country_United_Kingdom.png",
         "charts/2011-01/forecast_total.png",
         "charts/2011-01/retention_heatmap.png",
     ]

@@ -103,7 +103,7 @@ def test_top_countries_tie_broken_by_name(shop_dsn):
 
 
 def test_top_countries_ignore_open_month(shop_dsn):
-    # Spain's 100 in open March would put it first; only closed months count.
+    # Only closed months count. Spain's 100 in open March would put it first.
     assert top_countries(shop_dsn, 10) == [UK, FRANCE, GERMANY, SPAIN]
 
 
@@ -183,7 +183,7 @@ def test_orders_counted_per_period(shop_dsn):
         "select period_start, orders from marts.sales_period"
         " where series_id = 'total' and grain = 'month' order by 1",
     )
-    # January: orders 1, 2, 3, 4 and 7 (the return and the adjustment are no purchases).
+    # January: orders 1, 2, 3, 4 and 7 (the return and the adjustment are not purchases).
     assert orders == [(JANUARY, 5), (FEBRUARY, 4)]
 
 
@@ -304,7 +304,7 @@ def test_day_grain_per_country(shop_dsn):
         " count(*) filter (where extract(isodow from period_start) = 6)"
         " from marts.sales_forecast group by 1 order by 1",
     )
-    # 28 February 2011 is a Monday; the next 5 trading days are 1 to 4 and 6 March.
+    # 28 February 2011 is a Monday, so the next 5 trading days are 1 to 4 and 6 March.
     assert days == [
         ("country:United Kingdom", dt.date(2011, 3, 1), 5, 0),
         ("total", dt.date(2011, 3, 1), 5, 0),
