@@ -53,6 +53,7 @@ def run_as(dsn: str, statement: str) -> None:
         "marts.sales_forecast",
         "marts.forecast_model",
         "marts.sales_daily",
+        "marts.sales_period",
         "marts.retention_projection",
         "marts.retention_at_risk",
         "marts.sales_monthly",
