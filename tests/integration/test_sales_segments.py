@@ -451,3 +451,35 @@ def test_charts_and_summary_per_series(shop_dsn, tmp_path: Path):
     # The naive forecast repeats February's 87 in each of the 4 months.
     assert lines[total + 2].startswith("  2011-03")
     assert lines[total + 6] == "  next 4 months in total: 348"
+
+
+def test_api_serves_country_forecast_with_actuals(shop_dsn):
+    from fastapi.testclient import TestClient
+
+    from cohortintel.api import create_app
+
+    forecast_sales(shop_dsn, JANUARY, settings("day", top=2), "run-jan", interval(JANUARY))
+    forecast_sales(shop_dsn, JANUARY, settings("month", top=2), "run-jan", interval(JANUARY))
+    build_sales_series(shop_dsn, settings("month", top=2), FEBRUARY)
+    client = TestClient(create_app(lambda: shop_dsn))
+
+    models = client.get("/api/v1/forecasts/sales").json()["rows"]
+    # The month fit ran last, so each series shows its month-grain model.
+    assert [(row["series_id"], row["grain"], row["status"]) for row in models] == [
+        ("country:France", "month", "forecast"),
+        ("country:United Kingdom", "month", "forecast"),
+        ("total", "month", "forecast"),
+    ]
+    response = client.get("/api/v1/forecasts/sales/country:France")
+    assert response.status_code == 200
+    rows = response.json()["rows"]
+    # Only the month grain's 4 forecasts, not the day grain's trading days.
+    assert [row["period_start"] for row in rows] == [
+        "2011-02-01",
+        "2011-03-01",
+        "2011-04-01",
+        "2011-05-01",
+    ]
+    # France's January of 20 is forecast for February, whose actual is 7.
+    assert (rows[0]["grain"], rows[0]["forecast"], rows[0]["actual"]) == ("month", 20.0, 7.0)
+    assert rows[1]["actual"] is None
