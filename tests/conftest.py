@@ -14,6 +14,8 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg2
+import psycopg2.extensions
 import pytest
 
 from cohortintel import db
@@ -58,6 +60,27 @@ def warehouse_dsn(make_database) -> str:
     dsn = make_database("warehouse")
     db.migrate(dsn)
     return dsn
+
+
+@pytest.fixture
+def reader_dsn(warehouse_dsn: str, postgres_server: PostgresServer) -> Iterator[str]:
+    """Connection string of a throw-away login in the cohortintel_reader role."""
+    role = f"cohortintel_test_reader_{os.getpid()}_{next(_counter)}"
+    admin = psycopg2.connect(postgres_server.admin_dsn)
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(
+            db.sql.SQL("create role {} login in role cohortintel_reader").format(
+                db.sql.Identifier(role)
+            )
+        )
+    parts = psycopg2.extensions.parse_dsn(warehouse_dsn)
+    parts["user"] = role
+    parts.pop("password", None)
+    yield psycopg2.extensions.make_dsn(**parts)
+    with admin.cursor() as cur:
+        cur.execute(db.sql.SQL("drop role {}").format(db.sql.Identifier(role)))
+    admin.close()
 
 
 @pytest.fixture(scope="session")

@@ -2,36 +2,12 @@
 
 from __future__ import annotations
 
-import os
-
 import psycopg2
 import psycopg2.errors
 import psycopg2.extensions
 import pytest
 
-from cohortintel import db
-
 pytestmark = pytest.mark.postgres
-
-
-@pytest.fixture
-def bi_dsn(warehouse_dsn, postgres_server):
-    role = f"cohortintel_test_bi_{os.getpid()}"
-    admin = psycopg2.connect(postgres_server.admin_dsn)
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(
-            db.sql.SQL("create role {} login in role cohortintel_reader").format(
-                db.sql.Identifier(role)
-            )
-        )
-    parts = psycopg2.extensions.parse_dsn(warehouse_dsn)
-    parts["user"] = role
-    parts.pop("password", None)
-    yield psycopg2.extensions.make_dsn(**parts)
-    with admin.cursor() as cur:
-        cur.execute(db.sql.SQL("drop role {}").format(db.sql.Identifier(role)))
-    admin.close()
 
 
 def run_as(dsn: str, statement: str) -> None:
@@ -62,8 +38,8 @@ def run_as(dsn: str, statement: str) -> None:
         "marts.monthly_forecast_error",
     ],
 )
-def test_reader_selects_marts(bi_dsn, view):
-    run_as(bi_dsn, f"select * from {view} limit 1")
+def test_reader_selects_marts(reader_dsn, view):
+    run_as(reader_dsn, f"select * from {view} limit 1")
 
 
 @pytest.mark.parametrize(
@@ -76,14 +52,14 @@ def test_reader_selects_marts(bi_dsn, view):
         "ops.batch_report",
     ],
 )
-def test_reader_denied_outside_marts(bi_dsn, table):
+def test_reader_denied_outside_marts(reader_dsn, table):
     with pytest.raises(psycopg2.errors.InsufficientPrivilege):
-        run_as(bi_dsn, f"select * from {table} limit 1")
+        run_as(reader_dsn, f"select * from {table} limit 1")
 
 
-def test_reader_cannot_write_marts(bi_dsn):
+def test_reader_cannot_write_marts(reader_dsn):
     with pytest.raises(psycopg2.errors.InsufficientPrivilege):
-        run_as(bi_dsn, "delete from marts.cohort_cell")
+        run_as(reader_dsn, "delete from marts.cohort_cell")
 
 
 @pytest.mark.parametrize(
@@ -99,9 +75,9 @@ def test_reader_cannot_write_marts(bi_dsn):
         "staging.sales_forecast",
     ],
 )
-def test_reader_denied_other_tables(bi_dsn, table):
+def test_reader_denied_other_tables(reader_dsn, table):
     with pytest.raises(psycopg2.errors.InsufficientPrivilege):
-        run_as(bi_dsn, f"select * from {table} limit 1")
+        run_as(reader_dsn, f"select * from {table} limit 1")
 
 
 @pytest.mark.parametrize(
@@ -115,6 +91,6 @@ def test_reader_denied_other_tables(bi_dsn, table):
         "create table staging.reader_table (id int)",
     ],
 )
-def test_reader_cannot_change_marts(bi_dsn, statement):
+def test_reader_cannot_change_marts(reader_dsn, statement):
     with pytest.raises(psycopg2.errors.InsufficientPrivilege):
-        run_as(bi_dsn, statement)
+        run_as(reader_dsn, statement)

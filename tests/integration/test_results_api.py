@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 import socket
 
 import psycopg2
@@ -252,26 +251,6 @@ def test_warehouse_without_tables_says_to_run_the_dag(make_database):
     response = client.get("/api/v1/segments")
     assert response.status_code == 503
     assert "run the cohort_monthly DAG" in response.json()["detail"]
-
-
-@pytest.fixture
-def reader_dsn(warehouse_dsn, postgres_server):
-    role = f"cohortintel_test_api_{os.getpid()}"
-    admin = psycopg2.connect(postgres_server.admin_dsn)
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(
-            db.sql.SQL("create role {} login in role cohortintel_reader").format(
-                db.sql.Identifier(role)
-            )
-        )
-    parts = psycopg2.extensions.parse_dsn(warehouse_dsn)
-    parts["user"] = role
-    parts.pop("password", None)
-    yield psycopg2.extensions.make_dsn(**parts)
-    with admin.cursor() as cur:
-        cur.execute(db.sql.SQL("drop role {}").format(db.sql.Identifier(role)))
-    admin.close()
 
 
 def test_reader_role_serves_every_route(warehouse_dsn, reader_dsn):
