@@ -173,3 +173,37 @@ def test_spec_label():
     assert spec.label() == "SARIMA(0,1,1)(0,1,1)12 log"
     flat = SarimaSpec((1, 0, 0), (0, 0, 0, 0), True, None)
     assert flat.label() == "ARIMA(1,0,0) with constant"
+
+
+def test_invalid_start_replaced_by_default_start():
+    # ar.L1 = 1.5 has no unconstrained form, so the fit must start where a fit
+    # without start parameters starts, and end at the same estimate.
+    values = seasonal_series(72)
+    spec = SarimaSpec((1, 0, 0), (0, 1, 1, 12), True, 0.0)
+    y = boxcox(values, 0.0)
+
+    from_invalid, _ = autosarima._fit_differenced(y, spec, {"ar.L1": 1.5}, 50)
+    from_default, _ = autosarima._fit_differenced(y, spec, None, 50)
+
+    assert np.allclose(from_invalid.params, from_default.params)
+
+
+def test_chosen_fit_polished_with_strict_rule(cold_fit):
+    # The search stops early; the chosen candidate is refitted with scipy's
+    # default stopping rule, which converged on this series.
+    assert cold_fit.converged is True
+    assert not any("did not converge" in message for message in cold_fit.warnings)
+
+
+def test_rolling_forecasts_equal_dynamic_prediction(cold_fit):
+    # The forecasts from the system matrices must equal statsmodels' dynamic
+    # prediction from each origin, which refilters the sample once per origin.
+    values = seasonal_series(72)
+    origins = [60, 66, 71]
+
+    rolling = autosarima.rolling_forecasts_sarima(values, cold_fit, origins, 72)
+
+    results = autosarima.full_model_results(values, cold_fit)
+    for origin in origins:
+        expected = results.predict(start=origin, end=71, dynamic=True)
+        assert rolling[origin] == pytest.approx(inv_boxcox(np.asarray(expected), 0.0), rel=1e-10)
