@@ -1,8 +1,11 @@
 """Unit tests for the monthly forecaster: series preparation, awkward series, backtest."""
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
+from statsmodels.tsa.forecasting.theta import ThetaModel
 
 from cohortintel import autosarima, monthly_forecast
 from cohortintel.monthly_forecast import (
@@ -224,3 +227,63 @@ def test_score_mape_skips_zero_actuals():
 
     # Only the actual 4 counts for MAPE: |4 - 2| / 4 = 50 %.
     assert score.mape == pytest.approx(50.0)
+
+
+@pytest.fixture(scope="module")
+def cold_north():
+    """One cold fit on 60 months, shared because a search takes about a second."""
+    return fit_monthly_forecast(monthly(seasonal_values(60)), 12, series_id="north")
+
+
+def test_warm_refit_searches_neighbourhood(cold_north):
+    previous = dataclasses.replace(cold_north.warm_start(), backtest_mase=10.0)
+
+    warm = fit_monthly_forecast(
+        monthly(seasonal_values(61)), 12, series_id="north", warm_start=previous
+    )
+
+    assert warm.selection == "warm"
+    assert warm.sarima.selection == "neighbourhood"
+    assert warm.sarima.spec.boxcox_lambda == cold_north.sarima.spec.boxcox_lambda
+    assert warm.sarima.spec.order[1] == cold_north.sarima.spec.order[1]
+    assert warm.sarima.spec.seasonal_order[1] == cold_north.sarima.spec.seasonal_order[1]
+
+
+def test_warm_refit_whose_backtest_worsens_runs_full_search(cold_north):
+    # Last month's champion "scored" a MASE of 1e-9, so any backtest this month
+    # is more than WARM_BACKTEST_TOLERANCE times worse.
+    previous = dataclasses.replace(cold_north.warm_start(), backtest_mase=1e-9)
+
+    warm = fit_monthly_forecast(
+        monthly(seasonal_values(61)), 12, series_id="north", warm_start=previous
+    )
+
+    assert warm.selection == "cold after warm backtest worsened"
+    assert warm.sarima.selection == "stepwise"
+    assert any("so the full search ran" in message for message in warm.warnings)
+    assert warm.champion_score.mase == min(score.mase for score in warm.backtest.values())
+
+
+def test_theta_point_forecast_by_hand():
+    # y = 1, 2, 3, 5: SES errors only grow as alpha falls below 1, so alpha = 1
+    # and the level is 5. The OLS slope on t = 0..3 is 6.5 / 5 = 1.3, and with
+    # alpha = 1 the trend term is b0 / 2 * (h - 1 + 1): 0.65 and 1.3.
+    forecast = monthly_forecast.theta_point_forecast(np.array([1.0, 2.0, 3.0, 5.0]), None, 2)
+
+    assert forecast == pytest.approx([5.65, 6.3])
+
+
+@pytest.mark.parametrize("period", [12, None])
+def test_theta_point_forecast_matches_statsmodels(period):
+    values = seasonal_values(60)
+    reference = ThetaModel(
+        values,
+        period=period,
+        deseasonalize=period is not None,
+        use_test=False,
+        method="multiplicative" if period else "additive",
+    ).fit()
+
+    forecast = monthly_forecast.theta_point_forecast(values, period, 18)
+
+    assert forecast == pytest.approx(np.asarray(reference.forecast(18)), rel=1e-4)
