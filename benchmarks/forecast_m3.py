@@ -14,9 +14,23 @@ other, with one thread each (OMP, MKL, OpenBLAS and Numba threads set to 1):
   last 12 months, forecast from the months before them, for each tool and for
   the seasonal naive.
 
+Each finished series is appended at once, as one JSON line, to a results file
+in benchmarks/results/ (the tools' forecasts, scores and seconds, never the
+data). ``--resume`` skips the series that any results file of the run already
+holds, so a stopped run continues where it stopped, and ``--shard K/N`` runs
+every N-th series from the K-th (0-based), so N processes or machines can share
+the set, each writing its own file. ``--summary`` reads the files, prints the
+tables for whatever is done and says how many of the 1,428 series are in. The
+full run takes the series of the 150-series sample (seed 20240601) first, so
+that a partial run already covers the sample.
+
 Usage:
-    python benchmarks/forecast_m3.py --sample 300 --workers 2
-    python benchmarks/forecast_m3.py              # all 1,428 series
+    python benchmarks/forecast_m3.py --sample 150 --skip-sales   # the sample only
+    python benchmarks/forecast_m3.py --skip-sales --resume       # all 1,428, resumable
+    python benchmarks/forecast_m3.py --skip-sales --resume --shard 0/2
+    python benchmarks/forecast_m3.py --summary                   # tables of what is done
+    python benchmarks/forecast_m3.py --summary --sample 150      # the sample's series only
+    python benchmarks/forecast_m3.py --skip-m3                   # the sales series
 
 Needs the packages of benchmarks/requirements.txt besides the product's.
 """
@@ -39,6 +53,7 @@ import json  # noqa: E402
 import multiprocessing  # noqa: E402
 import platform  # noqa: E402
 import statistics  # noqa: E402
+import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
@@ -50,6 +65,8 @@ import pandas as pd  # noqa: E402
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_M3 = REPO_ROOT / "../shared/data/m3_monthly/m3_monthly_long.csv.gz"
 DEFAULT_SALES_DIR = REPO_ROOT / "../shared/data/sales_monthly"
+DEFAULT_RESULTS_DIR = REPO_ROOT / "benchmarks/results"
+M3_SERIES = 1428
 SEASON_LENGTH = 12
 M3_HORIZON = 18
 SALES_TEST_MONTHS = 12
@@ -247,17 +264,113 @@ def load_sales(directory: Path) -> list[tuple[str, np.ndarray, np.ndarray]]:
 
 
 def run_all(
-    tasks: list[tuple[str, np.ndarray, np.ndarray, list[str], int]], tools: list[str], workers: int
+    tasks: list[tuple[str, np.ndarray, np.ndarray, list[str], int]],
+    tools: list[str],
+    workers: int,
+    on_row=None,
 ) -> list[dict]:
+    """Evaluate every task; pass each finished row to ``on_row`` as it arrives."""
     rows = []
+    if not tasks:
+        return rows
     with multiprocessing.get_context("spawn").Pool(
         workers, initializer=_init_worker, initargs=(tools,)
     ) as pool:
         for count, row in enumerate(pool.imap_unordered(evaluate_series, tasks), start=1):
+            if on_row is not None:
+                on_row(row)
             rows.append(row)
             if count % 25 == 0 or count == len(tasks):
                 print(f"  {count}/{len(tasks)} series done", file=sys.stderr, flush=True)
     return sorted(rows, key=lambda row: row["series"])
+
+
+# --- Results files -----------------------------------------------------------------
+
+
+def _commit() -> str | None:
+    """Return the repository's HEAD commit, with "+changes" when the tree differs."""
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--", "include"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head + ("+changes" if dirty else "")
+
+
+def results_files(results_dir: Path, dataset: str) -> list[Path]:
+    """Return every results file of a dataset ("m3_monthly" or "sales_monthly")."""
+    return sorted(results_dir.glob(f"{dataset}*.jsonl"))
+
+
+def read_results(results_dir: Path, dataset: str) -> list[dict]:
+    """Read the rows of every results file of a dataset; a later row of a series wins."""
+    by_series: dict[str, dict] = {}
+    for path in results_files(results_dir, dataset):
+        with path.open() as handle:
+            for number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError:
+                    # A run killed in the middle of a write leaves a partial last line.
+                    print(f"skipping unreadable line {number} of {path}", file=sys.stderr)
+                    continue
+                by_series[row["series"]] = row
+    return sorted(by_series.values(), key=lambda row: row["series"])
+
+
+class ResultsWriter:
+    """Append rows to a JSON-lines file, one flushed line per finished series."""
+
+    def __init__(self, path: Path, tools: list[str]):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.tools = tools
+        self.commit = _commit()
+
+    def __call__(self, row: dict) -> None:
+        record = {
+            **row,
+            "tools": self.tools,
+            "commit": self.commit,
+            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "load_1min": round(os.getloadavg()[0], 2),
+        }
+        with self.path.open("a") as handle:
+            handle.write(json.dumps(record, default=float) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+
+
+def parse_shard(text: str | None) -> tuple[int, int]:
+    if text is None:
+        return 0, 1
+    try:
+        index, count = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--shard must look like 0/2, got {text!r}") from None
+    if count < 1 or not 0 <= index < count:
+        raise argparse.ArgumentTypeError(f"--shard {text}: need 0 <= K < N")
+    return index, count
+
+
+def sample_ids(m3: list[tuple[str, np.ndarray, np.ndarray]], size: int) -> list[str]:
+    """Return the ids of the fixed random sample of ``size`` series (seed SAMPLE_SEED)."""
+    rng = np.random.default_rng(SAMPLE_SEED)
+    chosen = sorted(rng.choice(len(m3), size=min(size, len(m3)), replace=False))
+    return [m3[i][0] for i in chosen]
 
 
 # --- Report -----------------------------------------------------------------------
@@ -289,6 +402,21 @@ def summarise_m3(rows: list[dict], tools: list[str]) -> list[dict]:
             }
         )
     return summary
+
+
+def print_run_facts(rows: list[dict]) -> None:
+    """Print when the rows were made, under what load and from which commits."""
+    stamps = sorted(row["finished_at"] for row in rows if row.get("finished_at"))
+    loads = [row["load_1min"] for row in rows if row.get("load_1min") is not None]
+    commits = sorted({row.get("commit") or "unknown" for row in rows})
+    if stamps:
+        print(f"rows finished between {stamps[0]} and {stamps[-1]}")
+    if loads:
+        print(
+            f"1-minute load average at the rows' end: median {statistics.median(loads):.2f}, "
+            f"range {min(loads):.2f} to {max(loads):.2f}"
+        )
+    print(f"forecaster commits: {', '.join(commits)}")
 
 
 def print_m3(summary: list[dict], rows: list[dict]) -> None:
@@ -351,11 +479,33 @@ def main() -> int:
     parser.add_argument("--skip-m3", action="store_true", help="run the sales series only")
     parser.add_argument("--skip-sales", action="store_true", help="run M3 only")
     parser.add_argument("--output", type=Path, help="write every per-series row to this JSON file")
+    parser.add_argument(
+        "--results-dir",
+        type=Path,
+        default=DEFAULT_RESULTS_DIR,
+        help="folder of the per-series results files (default benchmarks/results)",
+    )
+    parser.add_argument(
+        "--resume", action="store_true", help="skip series already in the results files"
+    )
+    parser.add_argument(
+        "--shard", type=parse_shard, help="K/N: run every N-th series from the K-th (0-based)"
+    )
+    parser.add_argument(
+        "--summary",
+        action="store_true",
+        help="run nothing; print the tables of the series in the results files",
+    )
     args = parser.parse_args()
     tools = [tool.strip() for tool in args.tools.split(",") if tool.strip()]
     unknown = set(tools) - set(TOOLS)
     if unknown:
         parser.error(f"unknown tools {sorted(unknown)}; choose from {', '.join(TOOLS)}")
+    shard_index, shard_count = args.shard or (0, 1)
+    suffix = f".shard{shard_index}-of-{shard_count}" if shard_count > 1 else ""
+
+    if args.summary:
+        return summary_main(args, tools)
 
     print(
         f"machine: {platform.node()}, {os.cpu_count()} cores, {platform.processor() or platform.machine()}, "
@@ -365,28 +515,68 @@ def main() -> int:
     if not args.skip_m3:
         m3 = load_m3(args.m3)
         if args.sample:
-            rng = np.random.default_rng(SAMPLE_SEED)
-            chosen = sorted(rng.choice(len(m3), size=min(args.sample, len(m3)), replace=False))
-            m3 = [m3[i] for i in chosen]
+            wanted = set(sample_ids(m3, args.sample))
+            m3 = [item for item in m3 if item[0] in wanted]
         elif args.limit:
             m3 = m3[: args.limit]
+        else:
+            # The sample's series first, so that a partial run covers it.
+            first = sample_ids(m3, 150)
+            rank = {name: position for position, name in enumerate(first)}
+            m3 = sorted(m3, key=lambda item: (item[0] not in rank, rank.get(item[0], 0)))
+        m3 = m3[shard_index::shard_count]
+        done = {row["series"] for row in read_results(args.results_dir, "m3_monthly")}
+        if args.resume:
+            skipped = sum(item[0] in done for item in m3)
+            m3 = [item for item in m3 if item[0] not in done]
+            print(f"resume: {skipped} series already in {args.results_dir}, {len(m3)} to run")
         print(f"M3 monthly: {len(m3)} series, horizon {M3_HORIZON}")
         tasks = [(name, train, test, tools, M3_HORIZON) for name, train, test in m3]
+        writer = ResultsWriter(args.results_dir / f"m3_monthly{suffix}.jsonl", tools)
         started = time.perf_counter()
-        rows = run_all(tasks, tools, args.workers)
+        rows = run_all(tasks, tools, args.workers, writer)
         print(f"M3 wall time: {time.perf_counter() - started:.0f} s")
-        summary = summarise_m3(rows, tools)
-        print_m3(summary, rows)
-        output["m3"] = {"summary": summary, "rows": rows}
+        if rows:
+            summary = summarise_m3(rows, tools)
+            print_m3(summary, rows)
+            output["m3"] = {"summary": summary, "rows": rows}
     if not args.skip_sales:
         sales = load_sales(args.sales_dir)
         print(f"\nsales series: {len(sales)}, MAPE (%) of the last {SALES_TEST_MONTHS} months")
         tasks = [(name, train, test, tools, SALES_TEST_MONTHS) for name, train, test in sales]
-        rows = run_all(tasks, tools, args.workers)
+        writer = ResultsWriter(args.results_dir / f"sales_monthly{suffix}.jsonl", tools)
+        rows = run_all(tasks, tools, args.workers, writer)
         print_sales(rows, sales, tools)
         output["sales"] = rows
     if args.output:
         args.output.write_text(json.dumps(output, indent=1, default=str))
+    return 0
+
+
+def summary_main(args: argparse.Namespace, tools: list[str]) -> int:
+    """Print the tables of the series in the results files, and how many are in."""
+    rows = read_results(args.results_dir, "m3_monthly")
+    if args.sample:
+        wanted = set(sample_ids(load_m3(args.m3), args.sample))
+        rows = [row for row in rows if row["series"] in wanted]
+        print(f"M3 monthly: {len(rows)} of the {len(wanted)} series of the sample are in")
+    else:
+        print(f"M3 monthly: {len(rows)} of the {M3_SERIES:,} series are in")
+    if rows:
+        print_run_facts(rows)
+        summary = summarise_m3(rows, tools)
+        if summary[0]["series"]:
+            print_m3(summary, rows)
+        else:
+            print(f"no series has results of all of {', '.join(tools)}")
+    sales_rows = read_results(args.results_dir, "sales_monthly")
+    if sales_rows:
+        sales = load_sales(args.sales_dir)
+        done = {row["series"] for row in sales_rows}
+        sales = [item for item in sales if item[0] in done]
+        print(f"\nsales series: {len(sales)}, MAPE (%) of the last {SALES_TEST_MONTHS} months")
+        print_run_facts(sales_rows)
+        print_sales(sales_rows, sales, tools)
     return 0
 
 
