@@ -17,10 +17,10 @@ other, with one thread each (OMP, MKL, OpenBLAS and Numba threads set to 1):
 Each finished series is appended at once, as one JSON line, to a results file
 in benchmarks/results/ (the tools' forecasts, scores and seconds, never the
 data). ``--resume`` skips the series that any results file of the run already
-holds, so a stopped run continues where it stopped, and ``--shard K/N`` runs
+contains, so a stopped run continues where it stopped, and ``--shard K/N`` runs
 every N-th series from the K-th (0-based), so N processes or machines can share
 the set, each writing its own file. ``--summary`` reads the files, prints the
-tables for whatever is done and says how many of the 1,428 series are in. The
+tables for whatever is done and how many of the 1,428 series are in. The
 full run takes the series of the 150-series sample (seed 20240601) first, so
 that a partial run already covers the sample.
 
@@ -289,7 +289,7 @@ def run_all(
 
 
 def _commit() -> str | None:
-    """Return the repository's HEAD commit, with "+changes" when the tree differs."""
+    """Return the repository's HEAD commit, with "+changes" when include/ has uncommitted changes."""
     try:
         head = subprocess.run(
             ["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"],

@@ -55,8 +55,8 @@ MAX_CANDIDATES = 40
 # month's parameters usually converges within a few iterations.
 SEARCH_MAX_ITERATIONS = 50
 # L-BFGS iterations per neighbour in a warm refit. The neighbours start from last
-# month's parameters, so they need fewer; one that stops short ranks behind a
-# converged candidate (see _Search.best) and so favours last month's order.
+# month's parameters, so they need fewer. A neighbour that stops short ranks
+# behind a converged candidate (see _Search.best), which favours last month's order.
 WARM_SEARCH_MAX_ITERATIONS = 20
 # Iterations for the final fit of the chosen candidate with the strict stopping rule.
 RETRY_MAX_ITERATIONS = 300
@@ -68,7 +68,7 @@ RETRY_MAX_ITERATIONS = 300
 _FIT_OPTIONS = {"disp": False, "cov_type": "none", "optim_complex_step": False}
 # The search compares candidates by AICc, so it stops L-BFGS once a step lowers
 # the mean negative log-likelihood by less than factr * 2.2e-16 of its value
-# (about 2e-5 relative; scipy's default factr of 1e7 asks for 2e-9) or the
+# (about 2e-5 relative, where scipy's default factr of 1e7 requires 2e-9) or the
 # gradient is below pgtol. On M3 series that halved the time of a search,
 # and the AICc of a candidate moved by a few hundredths at most. The chosen
 # candidate is then fitted again from its estimate with scipy's defaults.

@@ -422,8 +422,8 @@ def theta_point_forecast(data: np.ndarray, period: int | None, steps: int) -> np
     refit. With a period the data are divided by the classical multiplicative
     seasonal factors, or less the additive ones where a factor is not positive.
     The deseasonalised data y give the OLS slope b0 of y on time and the SES
-    level l (initial level y[0], smoothing parameter alpha by least squares), and
-    the forecast h steps ahead is l + b0 / 2 * (h - 1 + (1 - (1 - alpha) ** n) /
+    level l (initial level y[0], smoothing parameter alpha by least squares).
+    The forecast h steps ahead is l + b0 / 2 * (h - 1 + (1 - (1 - alpha) ** n) /
     alpha), reseasonalised.
     """
     y = np.asarray(data, dtype=float)
