@@ -308,6 +308,19 @@ def _commit() -> str | None:
     return head + ("+changes" if dirty else "")
 
 
+def _package_tree() -> str | None:
+    """Return the git tree id of include/cohortintel, which a rebase keeps when the code is the same."""
+    try:
+        return subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD:include/cohortintel"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
 def results_files(results_dir: Path, dataset: str) -> list[Path]:
     """Return every results file of a dataset ("m3_monthly" or "sales_monthly")."""
     return sorted(results_dir.glob(f"{dataset}*.jsonl"))
@@ -339,12 +352,14 @@ class ResultsWriter:
         self.path = path
         self.tools = tools
         self.commit = _commit()
+        self.package_tree = _package_tree()
 
     def __call__(self, row: dict) -> None:
         record = {
             **row,
             "tools": self.tools,
             "commit": self.commit,
+            "package_tree": self.package_tree,
             "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "load_1min": round(os.getloadavg()[0], 2),
         }
@@ -409,6 +424,7 @@ def print_run_facts(rows: list[dict]) -> None:
     stamps = sorted(row["finished_at"] for row in rows if row.get("finished_at"))
     loads = [row["load_1min"] for row in rows if row.get("load_1min") is not None]
     commits = sorted({row.get("commit") or "unknown" for row in rows})
+    trees = sorted({row.get("package_tree") or "unknown" for row in rows})
     if stamps:
         print(f"rows finished between {stamps[0]} and {stamps[-1]}")
     if loads:
@@ -417,6 +433,7 @@ def print_run_facts(rows: list[dict]) -> None:
             f"range {min(loads):.2f} to {max(loads):.2f}"
         )
     print(f"forecaster commits: {', '.join(commits)}")
+    print(f"include/cohortintel trees: {', '.join(trees)}")
 
 
 def print_m3(summary: list[dict], rows: list[dict]) -> None:
