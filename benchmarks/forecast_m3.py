@@ -470,7 +470,12 @@ def print_sales(rows: list[dict], sales: list[tuple[str, np.ndarray, np.ndarray]
         cells = []
         for tool in tools:
             value = row.get(f"{tool}_mape")
-            cells.append("failed" if value is None else f"{value:.2f}")
+            if value is not None:
+                cells.append(f"{value:.2f}")
+            elif f"{tool}_error" in row:
+                cells.append("failed")
+            else:
+                cells.append("not run")
         champion = row.get("cohortintel_model", "")
         print(
             f"| {name} | {len(train) + len(test)} | "
