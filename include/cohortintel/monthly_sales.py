@@ -16,6 +16,7 @@ The monthly DAG calls these steps in order, one run per as-of month M:
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import io
 import json
 import logging
@@ -378,6 +379,75 @@ def stage_monthly_forecast(
         )
 
 
+def training_digest(series: pd.Series, filled_months: Sequence[dt.date], horizon: int) -> str:
+    """Return a SHA-256 of the training months, values, filled flags and the horizon."""
+    filled = set(filled_months)
+    text = f"horizon={horizon}\n" + "".join(
+        f"{month:%Y-%m},{value!r},{month.date() in filled}\n" for month, value in series.items()
+    )
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+# Columns that belong to the run that stages a row, not to the model it copies.
+_RUN_COLUMNS = (
+    "series_id",
+    "as_of_month",
+    "run_id",
+    "data_interval_start",
+    "data_interval_end",
+    "fitted_at",
+)
+_JSON_COLUMNS = ("sarima_params", "backtest_scores", "warm_start")
+
+
+def reuse_unchanged_model(
+    warehouse_dsn: str,
+    series_id: str,
+    as_of_month: dt.date,
+    digest: str,
+    run_id: str,
+    data_interval: tuple[dt.datetime, dt.datetime],
+) -> dt.date | None:
+    """Stage the newest earlier model again when its training digest equals ``digest``.
+
+    Returns the as-of month whose model was copied, or None when there is none
+    or its training data differs, in which case the caller fits the series.
+    """
+    from psycopg2.extras import RealDictCursor
+
+    conn = db.connect(warehouse_dsn)
+    try:
+        with conn.cursor(cursor_factory=RealDictCursor) as cur:
+            cur.execute(
+                "select * from marts.monthly_forecast_model where series_id = %s"
+                " and as_of_month < %s and status = 'forecast'"
+                " order by as_of_month desc limit 1",
+                (series_id, as_of_month),
+            )
+            previous = cur.fetchone()
+            if previous is None or previous["training_digest"] != digest:
+                return None
+            cur.execute(
+                "select period_start, forecast_horizon, forecast, lower_80, upper_80, lower_95,"
+                " upper_95 from marts.monthly_sales_forecast where series_id = %s"
+                " and as_of_month = %s order by period_start",
+                (series_id, previous["as_of_month"]),
+            )
+            forecasts = [tuple(row.values()) for row in cur.fetchall()]
+    finally:
+        conn.close()
+    source_month = previous["as_of_month"]
+    columns = {name: value for name, value in previous.items() if name not in _RUN_COLUMNS}
+    for name in _JSON_COLUMNS:
+        if columns[name] is not None:
+            columns[name] = json.dumps(columns[name])
+    columns["selection"] = f"reused from {source_month:%Y-%m}"
+    stage_monthly_forecast(
+        warehouse_dsn, series_id, as_of_month, columns, forecasts, run_id, data_interval
+    )
+    return source_month
+
+
 def validation_failure(series: pd.Series, series_id: str, min_months: int) -> str | None:
     """Return why the series cannot be forecast, or None when it can."""
     if series.empty:
@@ -429,6 +499,20 @@ def fit_monthly_series(
         )
         return {"series_id": series_id, "status": "failed", "reason": reason}
 
+    digest = training_digest(series, filled_months, settings.monthly_forecast_horizon)
+    reused_from = reuse_unchanged_model(
+        warehouse_dsn, series_id, as_of_month, digest, run_id, data_interval
+    )
+    if reused_from is not None:
+        log.info(
+            "Monthly series %s as of %s: training data unchanged since %s, so that month's "
+            "model and forecast are reused without a refit",
+            series_id,
+            month_text,
+            f"{reused_from:%Y-%m}",
+        )
+        return {"series_id": series_id, "status": "forecast", "reused_from": str(reused_from)}
+
     previous = previous_warm_start(warehouse_dsn, series_id, as_of_month)
     if previous is not None:
         log.info(
@@ -449,7 +533,7 @@ def fit_monthly_series(
         warehouse_dsn,
         series_id,
         as_of_month,
-        model_row(result, filled_months),
+        {**model_row(result, filled_months), "training_digest": digest},
         forecasts,
         run_id,
         data_interval,

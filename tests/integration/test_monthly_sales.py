@@ -8,6 +8,7 @@ the warm start.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from pathlib import Path
@@ -299,8 +300,9 @@ def test_bad_series_recorded_others_forecast(source_dsn, warehouse_dsn):
 
 
 def test_warm_start_stored_and_used(source_dsn, warehouse_dsn, sales_folder):
-    # 21 months with a trend and noise: long enough for a non-seasonal ARIMA.
-    values = [200 + 3 * k + (7 if k % 3 == 0 else -4) + (k % 5) for k in range(21)]
+    # 22 months with a trend and noise up to February 2011, so February adds a
+    # month to January's training data: long enough for a non-seasonal ARIMA.
+    values = [200 + 3 * k + (7 if k % 3 == 0 else -4) + (k % 5) for k in range(22)]
     write_csv(
         sales_folder, "trend", {month_text(dt.date(2009, 5, 1), k): v for k, v in enumerate(values)}
     )
@@ -315,6 +317,57 @@ def test_warm_start_stored_and_used(source_dsn, warehouse_dsn, sales_folder):
     assert rows[0][:3] == ("2011-01-01", "cold", True)
     assert rows[1][:3] == ("2011-02-01", "warm", True)
     assert len(rows[0][3]) == 3
+
+
+def test_unchanged_series_reuses_model(source_dsn, warehouse_dsn, sales_folder):
+    # The series ends in January 2011, so February and March train on the same months.
+    values = [200 + 3 * k + (7 if k % 3 == 0 else -4) + (k % 5) for k in range(21)]
+    write_csv(
+        sales_folder, "ended", {month_text(dt.date(2009, 5, 1), k): v for k, v in enumerate(values)}
+    )
+    load_monthly_sales(source_dsn, sales_folder)
+    run_month(source_dsn, warehouse_dsn, JANUARY)
+    results = {row["series_id"]: row for row in run_month(source_dsn, warehouse_dsn, FEBRUARY)}
+    assert results["ended"]["reused_from"] == "2011-01-01"
+    models = fetch(
+        warehouse_dsn,
+        "select as_of_month::text, selection, model_spec, training_digest, run_id"
+        " from marts.monthly_forecast_model where series_id = 'ended' order by 1",
+    )
+    assert models[0][1] == "cold"
+    assert models[1][1] == "reused from 2011-01"
+    assert models[1][2] == models[0][2]
+    assert models[1][3] == models[0][3]
+    assert models[1][4] == "test__2011-02"
+    forecasts = fetch(
+        warehouse_dsn,
+        "select as_of_month::text, period_start, forecast_horizon, forecast, lower_95"
+        " from marts.monthly_sales_forecast where series_id = 'ended' order by 2, 1",
+    )
+    january = [row[1:] for row in forecasts if row[0] == "2011-01-01"]
+    february = [row[1:] for row in forecasts if row[0] == "2011-02-01"]
+    assert len(january) == SETTINGS.monthly_forecast_horizon
+    assert february == january
+
+
+def test_changed_horizon_refits_unchanged_series(source_dsn, warehouse_dsn, sales_folder):
+    values = [200 + 3 * k + (7 if k % 3 == 0 else -4) + (k % 5) for k in range(21)]
+    write_csv(
+        sales_folder, "ended", {month_text(dt.date(2009, 5, 1), k): v for k, v in enumerate(values)}
+    )
+    load_monthly_sales(source_dsn, sales_folder)
+    run_month(source_dsn, warehouse_dsn, JANUARY)
+    shorter = dataclasses.replace(SETTINGS, monthly_forecast_horizon=6)
+    results = {
+        row["series_id"]: row for row in run_month(source_dsn, warehouse_dsn, FEBRUARY, shorter)
+    }
+    assert "reused_from" not in results["ended"]
+    rows = fetch(
+        warehouse_dsn,
+        "select count(*) from marts.monthly_sales_forecast"
+        " where series_id = 'ended' and as_of_month = '2011-02-01'",
+    )
+    assert rows == [(6,)]
 
 
 def test_realised_errors_outside_band(warehouse_dsn):
