@@ -30,6 +30,7 @@ from cohortintel.postgres_server import (
     drop_database,
     ensure_database,
     find_or_start,
+    is_reachable,
 )
 from cohortintel.publish import chart_dir
 
@@ -75,7 +76,9 @@ def prepare_databases(
             f"cohortintel: loading {data_path} into {names.source}.{settings.source_table}",
             flush=True,
         )
-        rows = source.load_online_retail(source_dsn, data_path, settings.source_table)
+        rows = source.load_online_retail(
+            source_dsn, data_path, settings.source_table, allow_empty=False
+        )
         print(f"cohortintel: loaded {rows:,} source rows", flush=True)
         drop_database(server, names.warehouse)
         ensure_database(server, names.warehouse)
@@ -277,8 +280,14 @@ def command_run_month(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     source_dsn = server.database_dsn(names.source)
     warehouse_dsn = server.database_dsn(names.warehouse)
-    db.migrate(warehouse_dsn)
     month = parse_month(args.month)
+    if not is_reachable(source_dsn) or not is_reachable(warehouse_dsn):
+        raise ConnectionError(
+            f"The databases {names.source} and {names.warehouse} are missing or unreachable; "
+            f"run `cohortintel demo` (or `make demo`) once to create them, with the same "
+            f"COHORTINTEL_DATABASE_PREFIX."
+        )
+    db.migrate(warehouse_dsn)
     run_id = f"cli__{month:%Y-%m}"
     counts = run_month(source_dsn, warehouse_dsn, month, settings, run_id)
     project_retention(warehouse_dsn, month, run_id)

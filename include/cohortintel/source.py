@@ -98,8 +98,14 @@ def check_local_times(path: Path) -> None:
                 )
 
 
-def load_online_retail(dsn: str, csv_path: Path, table: str = "public.invoice_lines") -> int:
-    """Create (or replace) the source table and COPY the CSV into it; return the row count."""
+def load_online_retail(
+    dsn: str, csv_path: Path, table: str = "public.invoice_lines", allow_empty: bool = True
+) -> int:
+    """Create (or replace) the source table and COPY the CSV into it; return the row count.
+
+    With ``allow_empty`` false, a file without data rows raises ValueError and the
+    previous source table is kept, because the load is one transaction.
+    """
     if not csv_path.is_file():
         raise FileNotFoundError(
             f"Online Retail data not found at {csv_path}; pass the CSV (or .csv.gz) path "
@@ -144,6 +150,11 @@ def load_online_retail(dsn: str, csv_path: Path, table: str = "public.invoice_li
         cur.execute(db.sql.SQL("create index {} on {} (invoice_date)").format(index, target))
         cur.execute(db.sql.SQL("select count(*) from {}").format(target))
         (rows,) = cur.fetchone()
+        if rows == 0 and not allow_empty:
+            raise ValueError(
+                f"{csv_path} has a header but no data rows; the source table {table} was kept "
+                f"as it was. Pass a file with at least one invoice line."
+            )
     log.info("Loaded %s rows from %s into source table %s", rows, csv_path, table)
     return rows
 

@@ -91,6 +91,16 @@ def test_empty_source_stops_with_rule(source, warehouse_dsn):
     assert fetch(warehouse_dsn, "select count(*) from core.transactions") == [(0,)]
 
 
+def test_empty_file_keeps_previous_source(source, tmp_path):
+    dsn = source([GOOD, AUGUST])
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ValueError, match="header but no data rows") as caught:
+        load_online_retail(dsn, write_csv(empty, []), allow_empty=False)
+    assert "was kept" in str(caught.value)
+    assert fetch(dsn, "select count(*) from public.invoice_lines") == [(2,)]
+
+
 def test_month_with_one_row_forms_cohort(source, warehouse_dsn):
     dsn = source([GOOD, AUGUST])
     counts = run_month(dsn, warehouse_dsn, JULY, SETTINGS, "run-1")
