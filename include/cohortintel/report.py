@@ -104,8 +104,10 @@ def at_risk_section(warehouse_dsn: str) -> list[str]:
 
     if not _fetch(warehouse_dsn, "select 1 from marts.retention_projection limit 1"):
         return [
-            "(no retention projection yet: a segment needs a closed month after its first "
-            "cohort's first month and COHORTINTEL_RETENTION_MIN_CUSTOMERS customers)"
+            "(no retention projection yet: a segment needs COHORTINTEL_RETENTION_MIN_CUSTOMERS "
+            "customers and a cohort that has lived COHORTINTEL_RETENTION_SETTLE_MONTHS closed "
+            "months after a month since its first purchase; the project_retention log says "
+            "which condition is missing)"
         ]
     rows = at_risk_cohorts(warehouse_dsn)
     if not rows:
