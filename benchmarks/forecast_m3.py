@@ -537,8 +537,8 @@ def main() -> int:
     if not args.skip_m3:
         m3 = load_m3(args.m3)
         if args.sample:
-            wanted = set(sample_ids(m3, args.sample))
-            m3 = [item for item in m3 if item[0] in wanted]
+            sample = set(sample_ids(m3, args.sample))
+            m3 = [item for item in m3 if item[0] in sample]
         elif args.limit:
             m3 = m3[: args.limit]
         else:
@@ -579,9 +579,9 @@ def summary_main(args: argparse.Namespace, tools: list[str]) -> int:
     """Print the tables of the series in the results files, and how many are in."""
     rows = read_results(args.results_dir, "m3_monthly")
     if args.sample:
-        wanted = set(sample_ids(load_m3(args.m3), args.sample))
-        rows = [row for row in rows if row["series"] in wanted]
-        print(f"M3 monthly: {len(rows)} of the {len(wanted)} series of the sample are in")
+        sample = set(sample_ids(load_m3(args.m3), args.sample))
+        rows = [row for row in rows if row["series"] in sample]
+        print(f"M3 monthly: {len(rows)} of the {len(sample)} series of the sample are in")
     else:
         print(f"M3 monthly: {len(rows)} of the {M3_SERIES:,} series are in")
     if rows:

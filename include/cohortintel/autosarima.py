@@ -66,10 +66,10 @@ RETRY_MAX_ITERATIONS = 300
 # place of complex-step derivatives keep the Kalman filter in real arithmetic;
 # on M3 series that made a fit about three times faster with the same AICc.
 _FIT_OPTIONS = {"disp": False, "cov_type": "none", "optim_complex_step": False}
-# The search compares candidates by AICc, so it stops L-BFGS once a step lowers
-# the mean negative log-likelihood by less than factr * 2.2e-16 of its value
-# (about 2e-5 relative, where scipy's default factr of 1e7 requires 2e-9) or the
-# gradient is below pgtol. On M3 series that halved the time of a search,
+# The search compares candidates by AICc, so it stops L-BFGS early. It stops once a
+# step lowers the mean negative log-likelihood by less than factr * 2.2e-16 of its
+# value, or once the gradient is below pgtol. That is about 2e-5 relative, where
+# scipy's default factr of 1e7 requires 2e-9. On M3 series that halved the time of a search,
 # and the AICc of a candidate moved by a few hundredths at most. The chosen
 # candidate is then fitted again from its estimate with scipy's defaults.
 _SEARCH_FIT_OPTIONS = {**_FIT_OPTIONS, "factr": 1e11, "pgtol": 1e-4}

@@ -123,10 +123,10 @@ class MonthlyForecast:
 
 
 # pandas period aliases of the grains. A monthly period is "M" in pandas 2.2 and 3.x
-# alike: "ME" is an offset alias only and pandas rejects it for periods. A "W-SUN"
-# period is the week that ends on Sunday, so its start is the ISO Monday. Only
-# periods are used here, never offsets, whose aliases changed in pandas 2.2
-# ("M" to "ME"); any DatetimeIndex (month starts "MS", month ends "ME", weeks
+# alike, because "ME" is an offset alias only and pandas rejects it for periods. A
+# "W-SUN" period is the week that ends on Sunday, so its start is the ISO Monday.
+# Only periods are used here, never offsets, whose aliases changed in pandas 2.2
+# ("M" to "ME"). Any DatetimeIndex (month starts "MS", month ends "ME", weeks
 # anchored on Mondays "W-MON" or Sundays "W-SUN") maps to these periods.
 PERIOD_FREQUENCIES = {"month": "M", "week": "W-SUN"}
 
@@ -150,9 +150,9 @@ def prepare_monthly_series(
 ) -> tuple[pd.Series, list]:
     """Validate a monthly (or weekly) series and put it on a full calendar of period starts.
 
-    The index may be a PeriodIndex or a DatetimeIndex with any day of the period
-    (month starts, month ends or anything between; any day of an ISO week for
-    ``grain="week"``). Periods missing between the first and the last are filled
+    The index may be a PeriodIndex or a DatetimeIndex with any day of the period:
+    month starts, month ends or anything between, or any day of an ISO week for
+    ``grain="week"``. Periods missing between the first and the last are filled
     with 0, because a period without sales has zero sales. Returns the series
     indexed by period start (the 1st of the month, the Monday of the week) and
     the list of filled periods.

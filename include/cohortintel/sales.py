@@ -480,7 +480,7 @@ def fit_series(
 
 def series_to_forecast(warehouse_dsn: str, as_of_month: dt.date, settings: Settings) -> list[str]:
     """Return total and the top countries of ``as_of_month`` that have rows in ``marts.sales_daily``."""
-    wanted = [
+    candidate_ids = [
         TOTAL_SERIES,
         *(
             country_series_id(country)
@@ -489,10 +489,11 @@ def series_to_forecast(warehouse_dsn: str, as_of_month: dt.date, settings: Setti
     ]
     with db.transaction(warehouse_dsn) as cur:
         cur.execute(
-            "select distinct series_id from marts.sales_daily where series_id = any(%s)", (wanted,)
+            "select distinct series_id from marts.sales_daily where series_id = any(%s)",
+            (candidate_ids,),
         )
         present = {series_id for (series_id,) in cur.fetchall()}
-    return [series_id for series_id in wanted if series_id in present]
+    return [series_id for series_id in candidate_ids if series_id in present]
 
 
 def fit_forecasts(

@@ -392,8 +392,8 @@ def test_dropped_country_keeps_actuals(shop_dsn):
     counts = build_sales_series(shop_dsn, settings("month", top=0), FEBRUARY)
     assert counts["series_ids"] == ["total"]
     # France has a published forecast, so its actuals stay for the join.
-    kept = fetch(shop_dsn, "select distinct series_id from marts.sales_period order by 1")
-    assert kept == [("country:France",), ("country:United Kingdom",), ("total",)]
+    remaining = fetch(shop_dsn, "select distinct series_id from marts.sales_period order by 1")
+    assert remaining == [("country:France",), ("country:United Kingdom",), ("total",)]
 
 
 def test_month_without_series_publishes_empty(warehouse_dsn):
