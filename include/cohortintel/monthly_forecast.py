@@ -43,10 +43,10 @@ BACKTEST_PERIODS = 12
 MIN_BACKTEST_TRAINING = 24
 # A non-seasonal ARIMA needs this many observations (up to 7 parameters).
 MIN_ARIMA_OBSERVATIONS = 16
-# A warm refit whose champion backtest MASE is more than this factor above last
-# month's triggers a full search. The backtest window moves by one month between
-# refits, which alone changes the MASE by several percent, so the factor leaves
-# room for that.
+# A warm refit whose SARIMA backtest MASE is more than this factor above last
+# month's SARIMA backtest MASE triggers a full search. The backtest window moves
+# by one month between refits, which alone changes the MASE by several percent,
+# so the factor leaves room for that.
 WARM_BACKTEST_TOLERANCE = 1.25
 
 _Z_80 = float(stats.norm.ppf(0.90))
@@ -79,8 +79,9 @@ class WarmStart:
 
     spec: SarimaSpec
     params: dict[str, float]
-    # Champion's backtest MASE last month, or None when it had no backtest.
-    backtest_mase: float | None
+    # The SARIMA's own backtest MASE last month (not the champion's), or None when
+    # it had no backtest.
+    sarima_backtest_mase: float | None
     ets_params: tuple[float, ...] | None = None
 
 
@@ -118,7 +119,8 @@ class MonthlyForecast:
         """Return what next month's refit needs, or None when no SARIMA was fitted."""
         if self.sarima is None:
             return None
-        mase = self.champion_score.mase if self.champion_score else None
+        score = self.backtest.get(_sarima_kind(self.sarima))
+        mase = score.mase if score else None
         return WarmStart(self.sarima.spec, dict(self.sarima.params), mase, self.ets_params)
 
 
@@ -633,7 +635,7 @@ def fit_monthly_forecast(
         result = _constant_result(values, horizon, base)
     else:
         result = _fit_and_choose(
-            values, horizon, season_length, warm_start, challengers, nonnegative, base
+            values, horizon, season_length, warm_start, challengers, nonnegative, base, grain
         )
     _log_result(result)
     return result
@@ -671,6 +673,7 @@ def _fit_and_choose(
     challengers: bool,
     nonnegative: bool,
     base: dict,
+    grain: str,
 ) -> MonthlyForecast:
     n = len(values)
     seasonal = n >= min_seasonal_observations(m)
@@ -678,11 +681,11 @@ def _fit_and_choose(
     fallback_reason = None
     if not seasonal:
         fallback_reason = (
-            f"the series has {n} months, fewer than the {min_seasonal_observations(m)} "
+            f"the series has {n} {grain}s, fewer than the {min_seasonal_observations(m)} "
             f"that a seasonal model with period {m} needs"
         )
 
-    sarima_fit, selection, sarima_notes = _fit_sarima(values, m, seasonal, warm_start)
+    sarima_fit, selection, sarima_notes = _fit_sarima(values, m, seasonal, warm_start, grain)
     notes.extend(sarima_notes)
     if sarima_fit is None and seasonal:
         fallback_reason = "no SARIMA candidate could be fitted"
@@ -695,21 +698,23 @@ def _fit_and_choose(
         scores, failures = _run_backtest(values, candidates, m)
         notes.extend(failures)
 
-    if warm_start is not None and sarima_fit is not None and scores:
-        champion = _champion(candidates, scores, seasonal)
-        previous = warm_start.backtest_mase
-        current = scores[champion.kind].mase
-        if previous is not None and current > previous * WARM_BACKTEST_TOLERANCE:
-            notes.append(
-                f"warm refit backtest MASE {current:.3f} is worse than last month's "
-                f"{previous:.3f}, so the full search ran"
+    worsened = _warm_backtest_worsened(warm_start, sarima_fit, selection, scores)
+    if worsened:
+        notes.append(f"{worsened}, so the full search ran")
+        warm_fit = sarima_fit
+        sarima_fit, _, cold_notes = _fit_sarima(values, m, seasonal, None, grain)
+        notes.extend(cold_notes)
+        selection = "cold after warm backtest worsened"
+        if _same_transform(warm_fit, sarima_fit):
+            # The challengers were fitted on the same transformed series, so they
+            # and their cached backtests stay; only the SARIMA and the mean change.
+            candidates = _replace_sarima(candidates, values, sarima_fit)
+        else:
+            candidates = _build_candidates(
+                values, m, seasonal, sarima_fit, challengers, notes, ets_start
             )
-            sarima_fit, _, cold_notes = _fit_sarima(values, m, seasonal, None)
-            notes.extend(cold_notes)
-            selection = "cold after warm backtest worsened"
-            candidates = _build_candidates(values, m, seasonal, sarima_fit, challengers, notes)
-            scores, failures = _run_backtest(values, candidates, m)
-            notes.extend(failures)
+        scores, failures = _run_backtest(values, candidates, m)
+        notes.extend(failures)
 
     champion = _champion(candidates, scores, seasonal)
     if not seasonal and fallback_reason and champion.kind in ("seasonal_naive", "naive"):
@@ -739,12 +744,16 @@ def _fit_and_choose(
 
 
 def _fit_sarima(
-    values: np.ndarray, m: int, seasonal: bool, warm_start: WarmStart | None
+    values: np.ndarray, m: int, seasonal: bool, warm_start: WarmStart | None, grain: str
 ) -> tuple[SarimaFit | None, str, list[str]]:
     """Return the selected SARIMA (or None), how it was selected, and notes."""
     n = len(values)
     if not seasonal and n < MIN_ARIMA_OBSERVATIONS:
-        return None, "none", [f"{n} months are too few for an ARIMA ({MIN_ARIMA_OBSERVATIONS})"]
+        return (
+            None,
+            "none",
+            [f"{n} {grain}s are too few for an ARIMA, which needs {MIN_ARIMA_OBSERVATIONS}"],
+        )
     # A seasonal order cannot be refitted on a series too short for it.
     warm_usable = warm_start is not None and (seasonal or not warm_start.spec.is_seasonal)
     notes = []
@@ -765,6 +774,67 @@ def _fit_sarima(
     return fit, "cold", notes
 
 
+def _sarima_kind(fit: SarimaFit) -> str:
+    return "sarima" if fit.spec.is_seasonal else "arima"
+
+
+def _warm_backtest_worsened(
+    warm_start: WarmStart | None,
+    sarima_fit: SarimaFit | None,
+    selection: str,
+    scores: dict[str, BacktestScore],
+) -> str | None:
+    """Return why the warm refit's SARIMA needs the full search, or None when it does not.
+
+    It does when the refitted SARIMA's backtest MASE is more than
+    WARM_BACKTEST_TOLERANCE times its MASE last month, or when its backtest
+    failed. A challenger that worsens does not count: a new SARIMA order
+    cannot mend it, and it still competes for champion as it is.
+    """
+    if warm_start is None or sarima_fit is None or selection != "warm" or not scores:
+        return None
+    previous = warm_start.sarima_backtest_mase
+    if previous is None:
+        return None
+    score = scores.get(_sarima_kind(sarima_fit))
+    if score is None:
+        return "the backtest of the warm-refitted SARIMA failed"
+    if score.mase > previous * WARM_BACKTEST_TOLERANCE:
+        return (
+            f"warm refit SARIMA backtest MASE {score.mase:.3f} is worse than "
+            f"last month's {previous:.3f}"
+        )
+    return None
+
+
+def _same_transform(first: SarimaFit | None, second: SarimaFit | None) -> bool:
+    """Return whether both fits share the Box-Cox parameter and the seasonal differencing."""
+    if first is None or second is None:
+        return False
+    return (
+        first.spec.boxcox_lambda == second.spec.boxcox_lambda
+        and first.spec.seasonal_order[1] == second.spec.seasonal_order[1]
+    )
+
+
+def _replace_sarima(
+    candidates: list[_Candidate], values: np.ndarray, sarima_fit: SarimaFit
+) -> list[_Candidate]:
+    """Return the candidates with a new SARIMA and a new mean, the challengers as they were."""
+    sarima = _cached_backtest(_sarima_candidate(values, sarima_fit, _sarima_kind(sarima_fit)))
+    kept = [c for c in candidates if c.kind not in ("sarima", "arima", "combination")]
+    replaced = [sarima, *kept]
+    had_combination = any(c.kind == "combination" for c in candidates)
+    parts = [c for c in replaced if c.kind in ("sarima", "arima", "ets", "theta")]
+    if had_combination and len(parts) == 3:
+        # The mean goes before the naive methods, where _build_candidates puts it.
+        naive_kinds = ("seasonal_naive", "naive")
+        models = [c for c in replaced if c.kind not in naive_kinds]
+        naives = [c for c in replaced if c.kind in naive_kinds]
+        replaced = [*models, _combination_candidate(parts), *naives]
+    return replaced
+
+
 def _build_candidates(
     values: np.ndarray,
     m: int,
@@ -777,7 +847,7 @@ def _build_candidates(
     """Return the candidates in order of preference on a tie: SARIMA first."""
     candidates: list[_Candidate] = []
     if sarima_fit is not None:
-        kind = "sarima" if sarima_fit.spec.is_seasonal else "arima"
+        kind = _sarima_kind(sarima_fit)
         candidates.append(_cached_backtest(_sarima_candidate(values, sarima_fit, kind)))
     n = len(values)
     if challengers and n >= MIN_ARIMA_OBSERVATIONS:

@@ -202,7 +202,7 @@ def warm_start_to_json(warm_start: WarmStart) -> dict[str, Any]:
         "with_constant": spec.with_constant,
         "boxcox_lambda": spec.boxcox_lambda,
         "params": {name: float(value) for name, value in warm_start.params.items()},
-        "backtest_mase": _finite(warm_start.backtest_mase),
+        "sarima_backtest_mase": _finite(warm_start.sarima_backtest_mase),
         "ets_params": list(warm_start.ets_params) if warm_start.ets_params else None,
     }
 
@@ -219,7 +219,10 @@ def warm_start_from_json(stored: dict[str, Any]) -> WarmStart:
     return WarmStart(
         spec=spec,
         params={name: float(value) for name, value in stored["params"].items()},
-        backtest_mase=stored.get("backtest_mase"),
+        # A warm start stored before the SARIMA's own MASE was kept has only the
+        # champion's "backtest_mase", which is not comparable, so that month's
+        # refit skips the check whether its backtest worsened.
+        sarima_backtest_mase=stored.get("sarima_backtest_mase"),
         ets_params=tuple(ets_params) if ets_params else None,
     )
 

@@ -29,11 +29,7 @@ from cohortintel import db
 from cohortintel.autosarima import NoSarimaFitError
 from cohortintel.config import Settings
 from cohortintel.forecast import ForecastResult, fit_sales_forecast, next_trading_days
-from cohortintel.monthly_forecast import (
-    MonthlyForecast,
-    fit_monthly_forecast,
-    min_seasonal_observations,
-)
+from cohortintel.monthly_forecast import MonthlyForecast, fit_monthly_forecast
 from cohortintel.months import add_months
 
 log = logging.getLogger(__name__)
@@ -252,16 +248,7 @@ def _period_reason(result: MonthlyForecast, grain: str) -> str:
     """Describe why the week or month forecaster chose its champion, in one sentence."""
     if result.model_kind == "constant":
         return result.fallback_reason or "the series is constant"
-    season_length = SEASON_LENGTHS[grain]
     fallback = result.fallback_reason
-    if fallback and result.n_obs < min_seasonal_observations(season_length):
-        # The forecaster counts the series in months whatever its grain, so the
-        # reason is worded here in the series' own periods.
-        fallback = (
-            f"the series has {result.n_obs} {grain}s, fewer than the "
-            f"{min_seasonal_observations(season_length)} that a seasonal model with period "
-            f"{season_length} needs"
-        )
     if result.champion_score is not None:
         reason = (
             f"lowest backtest MASE ({result.champion_score.mase:.3f}) of "

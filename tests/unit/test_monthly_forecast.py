@@ -9,6 +9,7 @@ from statsmodels.tsa.forecasting.theta import ThetaModel
 
 from cohortintel import autosarima, monthly_forecast
 from cohortintel.monthly_forecast import (
+    BacktestScore,
     SeriesValidationError,
     fit_monthly_forecast,
     forecast_months,
@@ -236,7 +237,7 @@ def cold_north():
 
 
 def test_warm_refit_searches_neighbourhood(cold_north):
-    previous = dataclasses.replace(cold_north.warm_start(), backtest_mase=10.0)
+    previous = dataclasses.replace(cold_north.warm_start(), sarima_backtest_mase=10.0)
 
     warm = fit_monthly_forecast(
         monthly(seasonal_values(61)), 12, series_id="north", warm_start=previous
@@ -250,9 +251,9 @@ def test_warm_refit_searches_neighbourhood(cold_north):
 
 
 def test_warm_refit_whose_backtest_worsens_runs_full_search(cold_north):
-    # Last month's champion "scored" a MASE of 1e-9, so any backtest this month
+    # Last month's SARIMA "scored" a MASE of 1e-9, so its backtest this month
     # is more than WARM_BACKTEST_TOLERANCE times worse.
-    previous = dataclasses.replace(cold_north.warm_start(), backtest_mase=1e-9)
+    previous = dataclasses.replace(cold_north.warm_start(), sarima_backtest_mase=1e-9)
 
     warm = fit_monthly_forecast(
         monthly(seasonal_values(61)), 12, series_id="north", warm_start=previous
@@ -262,6 +263,54 @@ def test_warm_refit_whose_backtest_worsens_runs_full_search(cold_north):
     assert warm.sarima.selection == "stepwise"
     assert any("so the full search ran" in message for message in warm.warnings)
     assert warm.champion_score.mase == min(score.mase for score in warm.backtest.values())
+
+
+def test_worsened_full_search_keeps_challengers_of_same_transform(cold_north):
+    values = monthly(seasonal_values(61))
+    steady = fit_monthly_forecast(values, 12, series_id="north", warm_start=cold_north.warm_start())
+    previous = dataclasses.replace(cold_north.warm_start(), sarima_backtest_mase=1e-9)
+
+    worsened = fit_monthly_forecast(values, 12, series_id="north", warm_start=previous)
+
+    assert worsened.selection == "cold after warm backtest worsened"
+    assert worsened.sarima.spec.boxcox_lambda == cold_north.sarima.spec.boxcox_lambda
+    # ETS started from the same parameters and Theta are not fitted again, so
+    # they score as in the refit whose backtest did not worsen.
+    assert worsened.backtest["ets"] == steady.backtest["ets"]
+    assert worsened.backtest["theta"] == steady.backtest["theta"]
+    assert "combination" in worsened.backtest
+
+
+def test_warm_start_carries_the_sarima_backtest_not_the_champion(cold_north):
+    warm_start = cold_north.warm_start()
+
+    assert warm_start.sarima_backtest_mase == cold_north.backtest["sarima"].mase
+
+
+def _score(kind: str, mase: float) -> BacktestScore:
+    return BacktestScore(kind, mape=10.0, smape=10.0, mase=mase, n_forecasts=78)
+
+
+@pytest.mark.parametrize(
+    ("previous", "scores", "expected"),
+    [
+        # 1.2 is within 1.25 times 1.0, and the worse ETS does not count.
+        (1.0, {"sarima": 1.2, "ets": 9.0}, None),
+        (1.0, {"sarima": 1.3, "ets": 0.5}, "SARIMA backtest MASE 1.300 is worse"),
+        (1.0, {"ets": 0.5}, "backtest of the warm-refitted SARIMA failed"),
+        (None, {"sarima": 50.0}, None),
+    ],
+)
+def test_warm_backtest_worsened_looks_at_the_sarima_only(cold_north, previous, scores, expected):
+    warm_start = dataclasses.replace(cold_north.warm_start(), sarima_backtest_mase=previous)
+    scored = {kind: _score(kind, mase) for kind, mase in scores.items()}
+
+    reason = monthly_forecast._warm_backtest_worsened(warm_start, cold_north.sarima, "warm", scored)
+
+    if expected is None:
+        assert reason is None
+    else:
+        assert expected in reason
 
 
 def test_theta_point_forecast_by_hand():

@@ -31,7 +31,7 @@ def test_warm_start_json_round_trip():
     warm = WarmStart(
         spec=SarimaSpec((1, 1, 0), (0, 1, 1, 12), False, 0.0),
         params={"ar.L1": 0.4, "ma.S.L12": -0.6, "sigma2": 0.01},
-        backtest_mase=0.8,
+        sarima_backtest_mase=0.8,
         ets_params=(0.3, 0.1, 0.2, 0.95),
     )
     stored = json.loads(json.dumps(warm_start_to_json(warm)))
@@ -41,9 +41,9 @@ def test_warm_start_json_round_trip():
 def test_warm_start_json_infinite_mase_dropped():
     warm = WarmStart(SarimaSpec((0, 1, 1), (0, 0, 0, 12), True, None), {"sigma2": 1.0}, np.inf)
     stored = warm_start_to_json(warm)
-    assert stored["backtest_mase"] is None
+    assert stored["sarima_backtest_mase"] is None
     assert stored["ets_params"] is None
-    assert warm_start_from_json(stored).backtest_mase is None
+    assert warm_start_from_json(stored).sarima_backtest_mase is None
 
 
 @pytest.mark.parametrize(

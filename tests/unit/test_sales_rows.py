@@ -37,6 +37,9 @@ def test_year_of_weeks_never_sarima():
     assert "SARIMA" not in row["model_spec"]
     assert row["seasonal_order"] is None
     assert "the series has 51 weeks, fewer than the 157" in row["reason"]
+    # The forecaster words the reason in weeks itself, not only the model row.
+    assert result.fallback_reason.startswith("the series has 51 weeks")
+    assert not any("months" in message for message in row["warnings"])
     assert row["n_obs"] == 51
     assert str(row["training_end"]) == "2011-11-21"
 
