@@ -707,7 +707,7 @@ def _fit_and_choose(
         selection = "cold after warm backtest worsened"
         if _same_transform(warm_fit, sarima_fit):
             # The challengers were fitted on the same transformed series, so they
-            # and their cached backtests stay; only the SARIMA and the mean change.
+            # and their cached backtests stay. Only the SARIMA and the mean change.
             candidates = _replace_sarima(candidates, values, sarima_fit)
         else:
             candidates = _build_candidates(
@@ -822,8 +822,8 @@ def _replace_sarima(
 ) -> list[_Candidate]:
     """Return the candidates with a new SARIMA and a new mean, the challengers as they were."""
     sarima = _cached_backtest(_sarima_candidate(values, sarima_fit, _sarima_kind(sarima_fit)))
-    kept = [c for c in candidates if c.kind not in ("sarima", "arima", "combination")]
-    replaced = [sarima, *kept]
+    challengers = [c for c in candidates if c.kind not in ("sarima", "arima", "combination")]
+    replaced = [sarima, *challengers]
     had_combination = any(c.kind == "combination" for c in candidates)
     parts = [c for c in replaced if c.kind in ("sarima", "arima", "ets", "theta")]
     if had_combination and len(parts) == 3:

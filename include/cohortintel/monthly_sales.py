@@ -227,16 +227,38 @@ def warm_start_from_json(stored: dict[str, Any]) -> WarmStart:
     )
 
 
+def stored_warm_start(result: MonthlyForecast) -> str | None:
+    """Return the result's warm start as JSON text for a ``warm_start`` column, or None.
+
+    None when no SARIMA was fitted, or when a parameter is not finite: JSON has
+    no NaN, and a NaN parameter is no start for next month's refit.
+    """
+    warm_start = result.warm_start()
+    if warm_start is None or None in _finite_params(warm_start.params).values():
+        return None
+    return json.dumps(warm_start_to_json(warm_start))
+
+
 def previous_warm_start(
-    warehouse_dsn: str, series_id: str, as_of_month: dt.date
+    warehouse_dsn: str, series_id: str, as_of_month: dt.date, grain: str | None = None
 ) -> tuple[dt.date, WarmStart] | None:
-    """Return the as-of month and warm start of the series' newest published model before this month."""
+    """Return the as-of month and warm start of the series' newest published model before this month.
+
+    Without ``grain`` the series is an external monthly series
+    (``marts.monthly_forecast_model``); with it, a week or month sales series of
+    the transactions (``marts.forecast_model``).
+    """
+    if grain is None:
+        table, grain_filter = "marts.monthly_forecast_model", ""
+    else:
+        table, grain_filter = "marts.forecast_model", " and grain = %(grain)s"
     with db.transaction(warehouse_dsn) as cur:
         cur.execute(
-            "select as_of_month, warm_start from marts.monthly_forecast_model"
-            " where series_id = %s and as_of_month < %s and warm_start is not null"
+            f"select as_of_month, warm_start from {table}"
+            " where series_id = %(series_id)s and as_of_month < %(as_of_month)s"
+            f" and warm_start is not null{grain_filter}"
             " order by as_of_month desc limit 1",
-            (series_id, as_of_month),
+            {"series_id": series_id, "as_of_month": as_of_month, "grain": grain},
         )
         row = cur.fetchone()
     if row is None:
@@ -272,11 +294,6 @@ def model_row(result: MonthlyForecast, filled_months: Sequence[dt.date] = ()) ->
     sarima = result.sarima
     champion = result.champion_score
     naive = result.seasonal_naive_score
-    warm_start = result.warm_start()
-    # JSON has no NaN, and a NaN parameter is no start for next month's refit.
-    usable_warm_start = (
-        warm_start is not None and None not in _finite_params(warm_start.params).values()
-    )
     return {
         "status": "forecast",
         "failure_reason": None,
@@ -307,7 +324,7 @@ def model_row(result: MonthlyForecast, filled_months: Sequence[dt.date] = ()) ->
         "backtest_scores": json.dumps(
             {kind: _score_json(score) for kind, score in result.backtest.items()}
         ),
-        "warm_start": json.dumps(warm_start_to_json(warm_start)) if usable_warm_start else None,
+        "warm_start": stored_warm_start(result),
     }
 
 

@@ -29,7 +29,8 @@ from cohortintel import db
 from cohortintel.autosarima import NoSarimaFitError
 from cohortintel.config import Settings
 from cohortintel.forecast import ForecastResult, fit_sales_forecast, next_trading_days
-from cohortintel.monthly_forecast import MonthlyForecast, fit_monthly_forecast
+from cohortintel.monthly_forecast import MonthlyForecast, WarmStart, fit_monthly_forecast
+from cohortintel.monthly_sales import previous_warm_start, stored_warm_start
 from cohortintel.months import add_months
 
 log = logging.getLogger(__name__)
@@ -287,6 +288,8 @@ def period_model_row(result: MonthlyForecast, grain: str) -> dict[str, Any]:
         "clipped_values": result.clipped_values,
         "backtest_mase": _finite(result.champion_score.mase) if result.champion_score else None,
         "seasonal_naive_mase": _finite(naive.mase) if naive else None,
+        "selection": result.selection,
+        "warm_start": stored_warm_start(result),
     }
 
 
@@ -380,7 +383,9 @@ def _fit_day(series: pd.Series, series_id: str, settings: Settings) -> tuple[dic
     return daily_model_row(result, clipped), result.forecast
 
 
-def _fit_period(series: pd.Series, series_id: str, settings: Settings) -> tuple[dict, pd.DataFrame]:
+def _fit_period(
+    series: pd.Series, series_id: str, settings: Settings, warm_start: WarmStart | None
+) -> tuple[dict, pd.DataFrame]:
     grain = settings.sales_grain
     result = fit_monthly_forecast(
         series,
@@ -388,6 +393,7 @@ def _fit_period(series: pd.Series, series_id: str, settings: Settings) -> tuple[
         series_id=series_id,
         season_length=SEASON_LENGTHS[grain],
         grain=grain,
+        warm_start=warm_start,
     )
     return period_model_row(result, grain), result.forecast
 
@@ -414,8 +420,20 @@ def fit_series(
         reason = f"the series has no closed {grain} up to {month_text}"
     else:
         try:
-            fit = _fit_day if grain == "day" else _fit_period
-            columns, forecast = fit(series, series_id, settings)
+            if grain == "day":
+                columns, forecast = _fit_day(series, series_id, settings)
+            else:
+                previous = previous_warm_start(warehouse_dsn, series_id, as_of_month, grain)
+                if previous is not None:
+                    log.info(
+                        "Series %s at %s grain as of %s starts from the model of %s",
+                        series_id,
+                        grain,
+                        month_text,
+                        f"{previous[0]:%Y-%m}",
+                    )
+                warm_start = previous[1] if previous else None
+                columns, forecast = _fit_period(series, series_id, settings, warm_start)
             reason = None
         except FIT_ERRORS as error:
             log.exception(

@@ -483,3 +483,46 @@ def test_api_serves_country_forecast_with_actuals(shop_dsn):
     # France's January of 20 is forecast for February, whose actual is 7.
     assert (rows[0]["grain"], rows[0]["forecast"], rows[0]["actual"]) == ("month", 20.0, 7.0)
     assert rows[1]["actual"] is None
+
+
+def test_month_grain_refit_starts_warm(warehouse_dsn):
+    # 30 closed months, 2009-01 to 2011-06, one sale in each: enough for a
+    # non-seasonal ARIMA, which has a warm start, but not for a backtest.
+    rng = np.random.default_rng(3)
+    months = [dt.date(2009 + i // 12, i % 12 + 1, 1) for i in range(30)]
+    rows = [
+        (i + 1, str(i + 1), "a", f"{month:%Y-%m}-15 10:00", 1, Decimal(f"{price:.2f}"), "purchase")
+        for i, (month, price) in enumerate(
+            zip(months, 200 + 5 * np.arange(30) + rng.normal(0, 20, 30), strict=True)
+        )
+    ]
+    insert_transactions(warehouse_dsn, rows)
+    set_month_status(warehouse_dsn, {f"{month:%Y-%m}": True for month in months})
+    may, june = months[-2], months[-1]
+
+    for month in (may, june):
+        forecast_sales(
+            warehouse_dsn, month, settings("month", top=0), f"run-{month:%m}", interval(month)
+        )
+
+    models = fetch(
+        warehouse_dsn,
+        "select as_of_month, selection, n_obs, warm_start->'order', warm_start->'params'"
+        " from marts.forecast_model where series_id = 'total' order by 1",
+    )
+    assert [row[:2] for row in models] == [(may, "cold"), (june, "warm")]
+    assert models[1][2] == models[0][2] + 1
+    # June refitted May's order, or a neighbour of it, from May's parameters.
+    may_order, june_order = models[0][3], models[1][3]
+    assert may_order[1] == june_order[1]
+    assert sum(abs(a - b) for a, b in zip(may_order, june_order, strict=True)) <= 1
+    assert models[0][4] and models[1][4]
+
+
+def test_day_grain_has_no_warm_start(shop_dsn):
+    forecast_sales(
+        shop_dsn, FEBRUARY, settings("day", top=0, horizon=5), "run-feb", interval(FEBRUARY)
+    )
+    assert fetch(shop_dsn, "select selection, warm_start from marts.forecast_model") == [
+        (None, None)
+    ]

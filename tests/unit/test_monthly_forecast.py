@@ -265,7 +265,7 @@ def test_warm_refit_whose_backtest_worsens_runs_full_search(cold_north):
     assert warm.champion_score.mase == min(score.mase for score in warm.backtest.values())
 
 
-def test_worsened_full_search_keeps_challengers_of_same_transform(cold_north):
+def test_worsened_refit_keeps_challengers(cold_north):
     values = monthly(seasonal_values(61))
     steady = fit_monthly_forecast(values, 12, series_id="north", warm_start=cold_north.warm_start())
     previous = dataclasses.replace(cold_north.warm_start(), sarima_backtest_mase=1e-9)
@@ -281,7 +281,7 @@ def test_worsened_full_search_keeps_challengers_of_same_transform(cold_north):
     assert "combination" in worsened.backtest
 
 
-def test_warm_start_carries_the_sarima_backtest_not_the_champion(cold_north):
+def test_warm_start_carries_sarima_mase(cold_north):
     warm_start = cold_north.warm_start()
 
     assert warm_start.sarima_backtest_mase == cold_north.backtest["sarima"].mase
@@ -301,7 +301,7 @@ def _score(kind: str, mase: float) -> BacktestScore:
         (None, {"sarima": 50.0}, None),
     ],
 )
-def test_warm_backtest_worsened_looks_at_the_sarima_only(cold_north, previous, scores, expected):
+def test_worsened_check_counts_sarima_only(cold_north, previous, scores, expected):
     warm_start = dataclasses.replace(cold_north.warm_start(), sarima_backtest_mase=previous)
     scored = {kind: _score(kind, mase) for kind, mase in scores.items()}
 
