@@ -614,7 +614,11 @@ def write_quarantine(
 
 
 def record_outcomes(
-    cur: psycopg2.extensions.cursor, run_id: str, batch_month: dt.date, outcomes: list[RuleOutcome]
+    cur: psycopg2.extensions.cursor,
+    run_id: str,
+    batch_month: dt.date,
+    outcomes: list[RuleOutcome],
+    engine: str,
 ) -> None:
     cur.execute(
         "delete from ops.validation_result where run_id = %s and batch_month = %s",
@@ -623,8 +627,8 @@ def record_outcomes(
     for outcome in outcomes:
         cur.execute(
             "insert into ops.validation_result (run_id, batch_month, rule, expectation_type, severity,"
-            " success, element_count, unexpected_count, observed_value, exception_message)"
-            " values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            " success, element_count, unexpected_count, observed_value, exception_message,"
+            " engine) values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
             (
                 run_id,
                 batch_month,
@@ -636,6 +640,7 @@ def record_outcomes(
                 outcome.unexpected_count,
                 outcome.observed_value,
                 outcome.exception_message,
+                engine,
             ),
         )
 
@@ -709,7 +714,7 @@ def validate_batch(
                 observed_value=observed,
             )
         )
-        record_outcomes(cur, run_id, batch_month, outcomes)
+        record_outcomes(cur, run_id, batch_month, outcomes, settings.validation_engine)
     _log_outcomes(outcomes, staging_table)
     broken = [o for o in outcomes if o.exception_message]
     if broken:

@@ -250,6 +250,8 @@ def test_expectation_error_is_check_error(engine, source_dsn, warehouse_dsn, mon
     assert success is False
     assert unexpected_count is None
     assert "coupon_code" in exception_message
+    engines = fetch(warehouse_dsn, "select distinct engine from ops.validation_result")
+    assert engines == [(engine,)]
     assert fetch(
         warehouse_dsn,
         "select count(*) from quarantine.transactions where rule = 'coupon_code_not_null'",
