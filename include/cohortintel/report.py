@@ -46,8 +46,8 @@ def row_counts(source_dsn: str, warehouse_dsn: str, source_table: str) -> list[s
     unaccounted = source_rows - accepted - quarantined
     if unaccounted:
         lines.append(
-            f"  NOT RECONCILED: {unaccounted:,} source rows are neither accepted nor quarantined "
-            f"(months not loaded yet, or rows outside every run's window)."
+            f"  not accounted for yet:     {unaccounted:>9,}  (neither accepted nor quarantined:"
+            " months not loaded yet, or rows outside every run's window)"
         )
     return lines
 
