@@ -17,8 +17,10 @@ import logging
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from cohortintel import db, report, source
@@ -140,9 +142,32 @@ def prepare_monthly_sales(
     )
 
 
+def run_child(command: list[str], **popen_arguments: object) -> subprocess.CompletedProcess:
+    """Run a child process to its end, passing a SIGTERM of this process on to it.
+
+    Python's default SIGTERM action ends this process at once and leaves the
+    child running, for example a supervisor stopping the demo mid-run. Ctrl-C
+    needs no forwarding, because the terminal signals the whole process group.
+    """
+    with subprocess.Popen(command, **popen_arguments) as child:
+        # Signal handlers can only be set in the main thread.
+        forwarding = threading.current_thread() is threading.main_thread()
+        previous = None
+        if forwarding:
+            previous = signal.signal(
+                signal.SIGTERM, lambda signum, frame: child.send_signal(signum)
+            )
+        try:
+            stdout, _ = child.communicate()
+        finally:
+            if forwarding:
+                signal.signal(signal.SIGTERM, previous)
+    return subprocess.CompletedProcess(command, child.returncode, stdout)
+
+
 def run_airflow(env: dict[str, str], *args: str, verbose: bool = False) -> None:
     """Run a command with the Airflow environment; show its output only when it fails."""
-    result = subprocess.run(
+    result = run_child(
         list(args),
         env={**os.environ, **env},
         stdout=None if verbose else subprocess.PIPE,
@@ -218,13 +243,23 @@ def command_demo(args: argparse.Namespace) -> int:
     log_path = settings.output_dir / "logs" / "demo_airflow.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("w", encoding="utf-8") as log_file:
-        result = subprocess.run(
+        result = run_child(
             [sys.executable, "-m", "cohortintel.airflow_runner", first, last],
             env={**os.environ, **env},
             stdout=None if args.verbose else log_file,
             stderr=None if args.verbose else subprocess.STDOUT,
             text=True,
         )
+    if result.returncode < 0:
+        # The runner ended on a signal, usually a SIGTERM passed on by run_child.
+        signal_name = signal.Signals(-result.returncode).name
+        print(
+            f"cohortintel: the DAG runs stopped on {signal_name}. Airflow's output is in "
+            f"{log_path}. Running the command again is safe: each month's run replaces that "
+            f"month's rows.",
+            file=sys.stderr,
+        )
+        return 128 - result.returncode
     if result.returncode != 0:
         if not args.verbose:
             lines = log_path.read_text(encoding="utf-8", errors="replace").splitlines()

@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
 import pytest
 
 from cohortintel.cli import build_parser, main
@@ -38,3 +46,44 @@ def test_run_month_without_databases_says_run_demo(monkeypatch, capsys):
     error = capsys.readouterr().err
     assert "cohortintel_test_absent_warehouse" in error
     assert "cohortintel demo" in error
+
+
+def test_sigterm_reaches_child_process(tmp_path):
+    pid_file = tmp_path / "child.pid"
+    child_code = (
+        "import os, pathlib, time; "
+        f"pathlib.Path({str(pid_file)!r}).write_text(str(os.getpid())); time.sleep(120)"
+    )
+    parent_code = textwrap.dedent(
+        f"""
+        import sys
+        from cohortintel.cli import run_child
+        result = run_child([sys.executable, "-c", {child_code!r}])
+        print(result.returncode)
+        """
+    )
+    include = str(Path(__file__).resolve().parents[2] / "include")
+    parent = subprocess.Popen(
+        [sys.executable, "-c", parent_code],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": include},
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not pid_file.exists() or not pid_file.read_text():
+            assert time.monotonic() < deadline, "the child process never started"
+            time.sleep(0.1)
+        child_pid = int(pid_file.read_text())
+
+        parent.send_signal(signal.SIGTERM)
+        stdout, _ = parent.communicate(timeout=60)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+
+    # The parent survived the signal, passed it on, and saw the child end on it.
+    assert parent.returncode == 0
+    assert stdout.strip() == str(-signal.SIGTERM)
+    with pytest.raises(ProcessLookupError):
+        os.kill(child_pid, 0)
