@@ -109,6 +109,21 @@ def _send_monthly_error_warnings(as_of_month: dt.date) -> int:
     return len(warnings)
 
 
+def _send_sales_error_warnings(as_of_month: dt.date) -> int:
+    """Send one warning per sales series whose forecast of a period ending this month missed far."""
+    from cohortintel.airflow_alerts import send_warning_alert
+    from cohortintel.sales import sales_error_warnings, sales_errors_outside_band
+
+    factor = SETTINGS.monthly_error_alert_factor
+    rows = sales_errors_outside_band(
+        _dsn(SETTINGS.warehouse_conn_id), as_of_month, SETTINGS.sales_grain, factor
+    )
+    warnings = sales_error_warnings(rows, factor, _run_id())
+    for key, summary, details in warnings:
+        send_warning_alert(key, summary, details)
+    return len(warnings)
+
+
 def _send_validation_warnings(batch: dict, result: dict) -> None:
     from cohortintel.airflow_alerts import send_warning_alert
 
@@ -285,7 +300,13 @@ def cohort_monthly():
         warehouse = _dsn(SETTINGS.warehouse_conn_id)
         rows = publish_forecasts(warehouse, month, SETTINGS.sales_grain)
         charts = render_charts(warehouse, month, SETTINGS)
-        return {"as_of_month": month.isoformat(), "forecast_rows": rows, "charts": charts}
+        warnings = _send_sales_error_warnings(month)
+        return {
+            "as_of_month": month.isoformat(),
+            "forecast_rows": rows,
+            "charts": charts,
+            "error_warnings": warnings,
+        }
 
     @task
     def copy_monthly_sales() -> list[str]:

@@ -635,33 +635,56 @@ def realised_errors_outside_band(
         return [dict(zip(columns, row, strict=True)) for row in cur.fetchall()]
 
 
+def _period_text(row: dict[str, Any]) -> str:
+    """Return the row's period in words: 2011-06 for a month, the week of 2011-06-06, a day."""
+    grain = row.get("grain", "month")
+    if grain == "week":
+        return f"the week of {row['period_start']:%Y-%m-%d}"
+    if grain == "day":
+        return f"{row['period_start']:%Y-%m-%d}"
+    return f"{row['period_start']:%Y-%m}"
+
+
 def error_warnings(
-    rows: list[dict[str, Any]], factor: float, run_id: str
+    rows: list[dict[str, Any]],
+    factor: float,
+    run_id: str,
+    *,
+    subject: str = "Monthly sales series",
+    alert_name: str = "monthly_forecast_error",
+    error_view: str = ERROR_VIEW,
 ) -> list[tuple[str, str, dict[str, Any]]]:
-    """Group the rows by series into (alert key, summary, details) warnings, one per series."""
+    """Group the rows by series into (alert key, summary, details) warnings, one per series.
+
+    The defaults word the warnings for the external monthly series. The sales
+    series of the transactions pass their own ``subject``, ``alert_name`` and
+    ``error_view``.
+    """
     by_series: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         by_series.setdefault(row["series_id"], []).append(row)
     warnings = []
     for series_id, series_rows in by_series.items():
         worst = max(series_rows, key=lambda row: row["absolute_percentage_error"])
-        month = f"{worst['period_start']:%Y-%m}"
+        period = _period_text(worst)
         summary = (
-            f"Monthly sales series {series_id}: the forecast of {month} made as of "
+            f"{subject} {series_id}: the forecast of {period} made as of "
             f"{worst['as_of_month']:%Y-%m} missed by {worst['absolute_percentage_error']:.1f}%, "
             f"more than {factor:g} times its backtest MAPE of {worst['backtest_mape']:.1f}%"
         )
         details = {
             "run_id": run_id,
             "series_id": series_id,
-            "month": month,
+            "month": f"{worst['period_start']:%Y-%m}",
+            "period": period,
             "actual": worst["actual"],
             "forecasts_outside_band": [
-                f"as of {row['as_of_month']:%Y-%m} ({row['model_spec']}): forecast "
-                f"{row['forecast']:.6g}, error {row['absolute_percentage_error']:.1f}%"
+                f"as of {row['as_of_month']:%Y-%m} ({row['model_spec']}): forecast of "
+                f"{_period_text(row)} {row['forecast']:.6g}, error "
+                f"{row['absolute_percentage_error']:.1f}%"
                 for row in series_rows
             ],
-            "realised_errors": f"{ERROR_VIEW} where series_id is the series above",
+            "realised_errors": f"{error_view} where series_id is the series above",
         }
-        warnings.append((f"cohort_monthly.monthly_forecast_error:{series_id}", summary, details))
+        warnings.append((f"cohort_monthly.{alert_name}:{series_id}", summary, details))
     return warnings

@@ -30,12 +30,13 @@ from cohortintel.autosarima import NoSarimaFitError
 from cohortintel.config import Settings
 from cohortintel.forecast import ForecastResult, fit_sales_forecast, next_trading_days
 from cohortintel.monthly_forecast import MonthlyForecast, WarmStart, fit_monthly_forecast
-from cohortintel.monthly_sales import previous_warm_start, stored_warm_start
+from cohortintel.monthly_sales import error_warnings, previous_warm_start, stored_warm_start
 from cohortintel.months import add_months
 
 log = logging.getLogger(__name__)
 
 TOTAL_SERIES = "total"
+SALES_ERROR_VIEW = "marts.sales_forecast_error"
 COUNTRY_PREFIX = "country:"
 
 # Season length of the week and month forecasters, in periods. A year is 52 ISO
@@ -287,6 +288,7 @@ def period_model_row(result: MonthlyForecast, grain: str) -> dict[str, Any]:
         "candidates_tried": sarima.candidates_fitted + sarima.candidates_failed if sarima else 0,
         "clipped_values": result.clipped_values,
         "backtest_mase": _finite(result.champion_score.mase) if result.champion_score else None,
+        "backtest_mape": _finite(result.champion_score.mape) if result.champion_score else None,
         "seasonal_naive_mase": _finite(naive.mase) if naive else None,
         "selection": result.selection,
         "warm_start": stored_warm_start(result),
@@ -521,3 +523,48 @@ def fit_forecasts(
         fit_series(warehouse_dsn, series_id, as_of_month, settings, run_id, data_interval)
         for series_id in series_ids
     ]
+
+
+def sales_errors_outside_band(
+    warehouse_dsn: str, as_of_month: dt.date, grain: str, factor: float
+) -> list[dict[str, Any]]:
+    """Return the forecasts of periods ending in ``as_of_month`` that missed far beyond their backtest.
+
+    A forecast is outside the band when its absolute percentage error exceeds
+    ``factor`` times the champion's backtest MAPE. Only the weeks or the month
+    that end in ``as_of_month`` are checked, so each forecast is reported once.
+    Day-grain models have no backtest MAPE, so they are never reported.
+    """
+    with db.transaction(warehouse_dsn) as cur:
+        cur.execute(
+            "select series_id, grain, as_of_month, period_start, forecast_horizon, model_spec,"
+            " actual, forecast, absolute_percentage_error, backtest_mape"
+            f" from {SALES_ERROR_VIEW}"
+            " where grain = %(grain)s"
+            " and period_start + case grain when 'week' then 6 else 0 end >= %(month)s"
+            " and period_start + case grain when 'week' then 6 else 0 end < %(next_month)s"
+            " and backtest_mape > 0 and absolute_percentage_error > %(factor)s * backtest_mape"
+            " order by series_id, as_of_month, period_start",
+            {
+                "grain": grain,
+                "month": as_of_month,
+                "next_month": add_months(as_of_month, 1),
+                "factor": factor,
+            },
+        )
+        columns = [column.name for column in cur.description]
+        return [dict(zip(columns, row, strict=True)) for row in cur.fetchall()]
+
+
+def sales_error_warnings(
+    rows: list[dict[str, Any]], factor: float, run_id: str
+) -> list[tuple[str, str, dict[str, Any]]]:
+    """Group the rows by series into (alert key, summary, details) warnings, one per series."""
+    return error_warnings(
+        rows,
+        factor,
+        run_id,
+        subject="Sales series",
+        alert_name="sales_forecast_error",
+        error_view=SALES_ERROR_VIEW,
+    )

@@ -36,6 +36,7 @@ def run_as(dsn: str, statement: str) -> None:
         "marts.monthly_forecast_model",
         "marts.monthly_sales_forecast",
         "marts.monthly_forecast_error",
+        "marts.sales_forecast_error",
     ],
 )
 def test_reader_selects_marts(reader_dsn, view):

@@ -31,6 +31,7 @@ import pytest
 
 from cohortintel import db, report, sales
 from cohortintel.config import SQL_DIR, Settings
+from cohortintel.monthly_forecast import fit_monthly_forecast
 from cohortintel.pipeline import forecast_sales
 from cohortintel.publish import publish_forecasts, render_charts
 from cohortintel.sales import (
@@ -526,3 +527,91 @@ def test_day_grain_has_no_warm_start(shop_dsn):
     assert fetch(shop_dsn, "select selection, warm_start from marts.forecast_model") == [
         (None, None)
     ]
+
+
+def insert_week_forecast(dsn: str, forecasts: dict[dt.date, float], backtest_mape: float) -> None:
+    """Publish a weekly model of series total as of May 2011 with the given forecasts."""
+    with db.transaction(dsn) as cur:
+        cur.execute(
+            "insert into marts.forecast_model (series_id, grain, as_of_month, run_id,"
+            " data_interval_start, data_interval_end, model_kind, model_spec, n_obs,"
+            " training_start, training_end, reason, warnings, candidates_tried, fitted_at,"
+            " backtest_mape)"
+            " values ('total', 'week', '2011-05-01', 'run-may', now(), now(), 'ets',"
+            " 'ETS(A,Ad,A)', 100, '2009-06-01', '2011-05-23', 'test', '{}', 0, now(), %s)",
+            (backtest_mape,),
+        )
+        for week, forecast in forecasts.items():
+            cur.execute(
+                "insert into marts.sales_forecast (series_id, grain, as_of_month, period_start,"
+                " forecast, lower_80, upper_80, lower_95, upper_95)"
+                " values ('total', 'week', '2011-05-01', %s, %s, %s, %s, %s, %s)",
+                (week, forecast, forecast - 20, forecast + 20, forecast - 40, forecast + 40),
+            )
+            cur.execute(
+                "insert into marts.sales_period (series_id, grain, period_start, net_revenue,"
+                " purchase_revenue, return_revenue, orders) values ('total', 'week', %s, 100, 100,"
+                " 0, 1)",
+                (week,),
+            )
+
+
+def test_week_errors_outside_band_alert(warehouse_dsn):
+    # Every week's actual is 100. With a backtest MAPE of 4 % and the factor 3,
+    # an error above 12 % is outside the band.
+    weeks = [dt.date(2011, 5, 30) + dt.timedelta(weeks=k) for k in range(5)]
+    insert_week_forecast(
+        warehouse_dsn, dict(zip(weeks, [110.0, 150.0, 100.0, 40.0, 300.0], strict=True)), 4.0
+    )
+
+    view = fetch(
+        warehouse_dsn,
+        "select period_start, forecast_horizon, error, absolute_percentage_error, is_within_80,"
+        " is_within_95 from marts.sales_forecast_error order by period_start",
+    )
+    rows = sales.sales_errors_outside_band(warehouse_dsn, dt.date(2011, 6, 1), "week", 3.0)
+    warnings = sales.sales_error_warnings(rows, 3.0, "run-jun")
+
+    # Hand-computed: 100 - 150 = -50 (50 %), 100 - 40 = 60 (60 %); bounds are +-20 and +-40.
+    assert view[1] == (weeks[1], 2, -50.0, 50.0, False, False)
+    assert view[3] == (weeks[3], 4, 60.0, 60.0, False, False)
+    assert view[0] == (weeks[0], 1, -10.0, 10.0, True, True)
+    # The week of 30 May ends on 5 June, so June's run checks it. The week of
+    # 27 June ends in July, so its 200 % waits for July's run.
+    assert [row["period_start"] for row in rows] == [weeks[1], weeks[3]]
+    assert len(warnings) == 1
+    key, summary, details = warnings[0]
+    assert key == "cohort_monthly.sales_forecast_error:total"
+    assert summary.startswith(
+        "Sales series total: the forecast of the week of 2011-06-20 made as of 2011-05"
+        " missed by 60.0%, more than 3 times its backtest MAPE of 4.0%"
+    )
+    assert len(details["forecasts_outside_band"]) == 2
+    assert details["realised_errors"].startswith("marts.sales_forecast_error")
+
+
+def test_month_model_row_records_backtest_mape(warehouse_dsn):
+    # 40 months, one sale in each, repeating a yearly pattern with noise: long
+    # enough for the 12-month backtest.
+    rng = np.random.default_rng(11)
+    months = [dt.date(2008 + i // 12, i % 12 + 1, 1) for i in range(40)]
+    prices = 200 + 10 * (np.arange(40) % 12) + rng.normal(0, 5, 40)
+    rows = [
+        (i + 1, str(i + 1), "a", f"{month:%Y-%m}-15 10:00", 1, Decimal(f"{price:.2f}"), "purchase")
+        for i, (month, price) in enumerate(zip(months, prices, strict=True))
+    ]
+    insert_transactions(warehouse_dsn, rows)
+    set_month_status(warehouse_dsn, {f"{month:%Y-%m}": True for month in months})
+    month_settings = settings("month", top=0)
+
+    forecast_sales(warehouse_dsn, months[-1], month_settings, "run", interval(months[-1]))
+
+    series = training_series(warehouse_dsn, "total", months[-1], "month")
+    expected = fit_monthly_forecast(
+        series, month_settings.forecast_horizon, series_id="total", grain="month"
+    )
+    ((mape, mase),) = fetch(
+        warehouse_dsn, "select backtest_mape, backtest_mase from marts.forecast_model"
+    )
+    assert mape == pytest.approx(expected.champion_score.mape)
+    assert mase == pytest.approx(expected.champion_score.mase)

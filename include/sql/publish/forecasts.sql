@@ -11,13 +11,15 @@ insert into marts.forecast_model (
     series_id, grain, as_of_month, status, failure_reason, run_id, data_interval_start,
     data_interval_end, model_kind, model_spec, arima_order, seasonal_order, aic, n_obs,
     training_start, training_end, reason, converged, warnings, candidates_tried,
-    clipped_values, backtest_mase, seasonal_naive_mase, selection, warm_start, fitted_at
+    clipped_values, backtest_mase, backtest_mape, seasonal_naive_mase, selection, warm_start,
+    fitted_at
 )
 select
     series_id, grain, as_of_month, status, failure_reason, run_id, data_interval_start,
     data_interval_end, model_kind, model_spec, arima_order, seasonal_order, aic, n_obs,
     training_start, training_end, reason, converged, warnings, candidates_tried,
-    clipped_values, backtest_mase, seasonal_naive_mase, selection, warm_start, fitted_at
+    clipped_values, backtest_mase, backtest_mape, seasonal_naive_mase, selection, warm_start,
+    fitted_at
 from staging.forecast_model
 where as_of_month = %(as_of_month)s
     and grain = %(grain)s;
