@@ -203,8 +203,26 @@ def warm_start_to_json(warm_start: WarmStart) -> dict[str, Any]:
         "boxcox_lambda": spec.boxcox_lambda,
         "params": {name: float(value) for name, value in warm_start.params.items()},
         "sarima_backtest_mase": _finite(warm_start.sarima_backtest_mase),
-        "ets_params": list(warm_start.ets_params) if warm_start.ets_params else None,
+        "ets_params": _finite_values(warm_start.ets_params),
+        "sarima_backtest_params": (
+            _finite_params(warm_start.sarima_backtest_params)
+            if warm_start.sarima_backtest_params
+            else None
+        ),
+        "ets_backtest_params": _finite_values(warm_start.ets_backtest_params),
     }
+
+
+def _finite_values(values: Sequence[float] | None) -> list[float | None] | None:
+    return [_finite(value) for value in values] if values else None
+
+
+def _complete(values: Any) -> Any:
+    """Return stored parameters only when none is missing; a NaN was stored as null."""
+    if not values:
+        return None
+    found = values.values() if isinstance(values, dict) else values
+    return None if any(value is None for value in found) else values
 
 
 def warm_start_from_json(stored: dict[str, Any]) -> WarmStart:
@@ -215,7 +233,8 @@ def warm_start_from_json(stored: dict[str, Any]) -> WarmStart:
         with_constant=bool(stored["with_constant"]),
         boxcox_lambda=stored["boxcox_lambda"],
     )
-    ets_params = stored.get("ets_params")
+    ets_params = _complete(stored.get("ets_params"))
+    ets_backtest_params = _complete(stored.get("ets_backtest_params"))
     return WarmStart(
         spec=spec,
         params={name: float(value) for name, value in stored["params"].items()},
@@ -224,6 +243,8 @@ def warm_start_from_json(stored: dict[str, Any]) -> WarmStart:
         # refit skips the check whether its backtest worsened.
         sarima_backtest_mase=stored.get("sarima_backtest_mase"),
         ets_params=tuple(ets_params) if ets_params else None,
+        sarima_backtest_params=_complete(stored.get("sarima_backtest_params")),
+        ets_backtest_params=tuple(ets_backtest_params) if ets_backtest_params else None,
     )
 
 

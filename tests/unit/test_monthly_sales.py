@@ -33,9 +33,26 @@ def test_warm_start_json_round_trip():
         params={"ar.L1": 0.4, "ma.S.L12": -0.6, "sigma2": 0.01},
         sarima_backtest_mase=0.8,
         ets_params=(0.3, 0.1, 0.2, 0.95),
+        sarima_backtest_params={"ar.L1": 0.35, "ma.S.L12": -0.55, "sigma2": 0.012},
+        ets_backtest_params=(0.31, 0.1, 0.2, 0.94),
     )
     stored = json.loads(json.dumps(warm_start_to_json(warm)))
     assert warm_start_from_json(stored) == warm
+
+
+def test_warm_start_json_nan_backtest_params_dropped():
+    warm = WarmStart(
+        SarimaSpec((0, 1, 1), (0, 0, 0, 12), True, None),
+        {"sigma2": 1.0},
+        0.9,
+        sarima_backtest_params={"ma.L1": float("nan"), "sigma2": 1.0},
+        ets_backtest_params=(0.3, float("nan")),
+    )
+    # allow_nan=False fails where a NaN would reach PostgreSQL's jsonb.
+    stored = json.loads(json.dumps(warm_start_to_json(warm), allow_nan=False))
+    restored = warm_start_from_json(stored)
+    assert restored.sarima_backtest_params is None
+    assert restored.ets_backtest_params is None
 
 
 def test_warm_start_json_infinite_mase_dropped():
