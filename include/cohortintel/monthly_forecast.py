@@ -46,8 +46,8 @@ MIN_ARIMA_OBSERVATIONS = 16
 # A warm refit whose SARIMA backtest MASE is more than this factor above last
 # month's SARIMA backtest MASE triggers a full search. The backtest window moves
 # by one month between refits, which alone changes the MASE. On the 150-series M3
-# sample that one-month ratio was above 1.2 for 10 % of the series and above 1.25
-# for 5 %, so the factor is set beyond that noise.
+# sample that one-month ratio was above 1.25 for 9 series and above 1.5 for 2, and
+# the full search did not improve the forecasts of those above 1.2 on average.
 WARM_BACKTEST_TOLERANCE = 1.5
 
 _Z_80 = float(stats.norm.ppf(0.90))
