@@ -50,6 +50,14 @@ MIN_ARIMA_OBSERVATIONS = 16
 # the full search did not improve the forecasts of those above 1.2 on average.
 WARM_BACKTEST_TOLERANCE = 1.5
 
+# The mean of SARIMA, ETS and Theta is the champion unless another candidate's
+# backtest MASE is more than this share below its own. Twelve origins rank
+# single models noisily, and the mean is the more robust forecast. On two
+# disjoint 150-series M3 samples, a margin of 0.2 lowered the sMAPE of the
+# published forecasts from 13.11 to 12.79 and from 13.70 to 13.34. Always
+# publishing the mean gave 12.97 and 13.56.
+COMBINATION_MARGIN = 0.2
+
 _Z_80 = float(stats.norm.ppf(0.90))
 _Z_95 = float(stats.norm.ppf(0.975))
 
@@ -936,10 +944,18 @@ def _champion(
     """Pick the lowest backtest MASE; without a backtest, the first candidate.
 
     Ties go to the earlier candidate, so SARIMA wins a tie with a challenger.
+    A scored combination stays champion unless the best other candidate's MASE
+    is more than COMBINATION_MARGIN below the combination's.
     """
     scored = [c for c in candidates if c.kind in scores and np.isfinite(scores[c.kind].mase)]
     if scored:
-        return min(scored, key=lambda c: scores[c.kind].mase)
+        best = min(scored, key=lambda c: scores[c.kind].mase)
+        combination = next((c for c in scored if c.kind == "combination"), None)
+        if combination is not None:
+            threshold = (1.0 - COMBINATION_MARGIN) * scores["combination"].mase
+            if scores[best.kind].mase >= threshold:
+                return combination
+        return best
     # Without a backtest the first candidate wins: the SARIMA or ARIMA when one was
     # fitted, otherwise the seasonal naive (with a whole season) or the naive.
     return candidates[0]

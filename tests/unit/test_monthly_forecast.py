@@ -9,6 +9,7 @@ from statsmodels.tsa.forecasting.theta import ThetaModel
 
 from cohortintel import autosarima, monthly_forecast
 from cohortintel.monthly_forecast import (
+    COMBINATION_MARGIN,
     BacktestScore,
     SeriesValidationError,
     fit_monthly_forecast,
@@ -34,6 +35,37 @@ def seasonal_values(n_obs: int, seed: int = 5) -> np.ndarray:
     rng = np.random.default_rng(seed)
     level = 100 * np.exp(0.01 * np.arange(n_obs))
     return level * np.resize(MONTHLY_PATTERN, n_obs) * np.exp(rng.normal(0, 0.03, n_obs))
+
+
+def expected_champion_mase(backtest: dict) -> float:
+    """Return the champion's MASE by the rule: lowest, unless the mean is within the margin."""
+    best = min(score.mase for score in backtest.values())
+    combination = backtest.get("combination")
+    if combination is not None and best >= (1 - COMBINATION_MARGIN) * combination.mase:
+        return combination.mase
+    return best
+
+
+@pytest.mark.parametrize(
+    ("ets_mase", "champion"),
+    [
+        # 0.85 is within 20 % of the mean's 1.0, so the mean stays champion.
+        (0.85, "combination"),
+        # 0.75 is more than 20 % below it, so ETS wins.
+        (0.75, "ets"),
+        (1.2, "combination"),
+    ],
+)
+def test_champion_keeps_mean_within_margin(ets_mase, champion):
+    kinds = ["sarima", "ets", "theta", "combination", "naive"]
+    candidates = [monthly_forecast._Candidate(kind, kind, None, None) for kind in kinds]
+    mases = {"sarima": 0.9, "ets": ets_mase, "theta": 1.1, "combination": 1.0, "naive": 2.0}
+    scores = {
+        kind: BacktestScore(kind, mape=5.0, smape=5.0, mase=mase, n_forecasts=78)
+        for kind, mase in mases.items()
+    }
+
+    assert monthly_forecast._champion(candidates, scores, True).kind == champion
 
 
 def test_missing_month_filled_with_zero():
@@ -149,8 +181,7 @@ def test_seasonal_series_backtest_recorded():
         "seasonal_naive",
         "naive",
     }
-    best = min(score.mase for score in result.backtest.values())
-    assert result.champion_score.mase == best
+    assert result.champion_score.mase == expected_champion_mase(result.backtest)
     assert result.seasonal_naive_score.model_kind == "seasonal_naive"
     # 12 origins forecasting to the end: 12 + 11 + ... + 1 = 78 forecasts.
     assert result.champion_score.n_forecasts == 78
@@ -262,7 +293,7 @@ def test_warm_refit_whose_backtest_worsens_runs_full_search(cold_north):
     assert warm.selection == "cold after warm backtest worsened"
     assert warm.sarima.selection == "stepwise"
     assert any("so the full search ran" in message for message in warm.warnings)
-    assert warm.champion_score.mase == min(score.mase for score in warm.backtest.values())
+    assert warm.champion_score.mase == expected_champion_mase(warm.backtest)
 
 
 def test_worsened_refit_keeps_challengers(cold_north):
