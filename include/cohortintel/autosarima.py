@@ -378,6 +378,12 @@ class _Search:
 def _allowed(candidate: _Candidate, seasonal: bool, constant_allowed: bool) -> bool:
     if not (0 <= candidate.p <= MAX_P and 0 <= candidate.q <= MAX_Q):
         return False
+    orders = (candidate.p, candidate.q, candidate.big_p, candidate.big_q)
+    if not any(orders) and not candidate.with_constant:
+        # With the scale concentrated out such a model has no parameter, and
+        # statsmodels cannot fit it. On differenced data it is the naive forecast,
+        # which competes as a candidate of its own.
+        return False
     max_big_p = MAX_SEASONAL_P if seasonal else 0
     max_big_q = MAX_SEASONAL_Q if seasonal else 0
     if not (0 <= candidate.big_p <= max_big_p and 0 <= candidate.big_q <= max_big_q):

@@ -275,17 +275,29 @@ class _Candidate:
 
 
 def _seasonal_naive_candidate(values: np.ndarray, m: int) -> _Candidate:
+    errors = values[m:] - values[:-m]
+    notes: tuple[str, ...] = ()
+    if errors.size:
+        scale = float(np.sqrt(np.mean(errors**2)))
+    else:
+        # One season gives no seasonal error. A random walk over a season, from the
+        # changes between neighbouring periods, keeps the intervals from zero width.
+        changes = np.diff(values)
+        scale = float(np.sqrt(np.mean(changes**2) * m)) if changes.size else 0.0
+        notes = (
+            f"the interval of the seasonal naive comes from the changes between "
+            f"neighbouring periods, because {len(values)} periods give no seasonal error",
+        )
+
     def predict(steps: int) -> _Prediction:
         point = np.resize(values[-m:], steps).astype(float)
-        errors = values[m:] - values[:-m]
-        scale = float(np.sqrt(np.mean(errors**2))) if errors.size else 0.0
         spread = scale * np.sqrt(np.arange(steps) // m + 1)
         return _normal_prediction(point, spread)
 
     def backtest(data: np.ndarray, origins: list[int], end: int) -> dict[int, np.ndarray]:
         return {o: np.resize(data[o - m : o], end - o).astype(float) for o in origins}
 
-    return _Candidate("seasonal_naive", f"seasonal naive (period {m})", predict, backtest)
+    return _Candidate("seasonal_naive", f"seasonal naive (period {m})", predict, backtest, notes)
 
 
 def _naive_candidate(values: np.ndarray) -> _Candidate:
@@ -758,7 +770,10 @@ def _fit_and_choose(
 
     champion = _champion(candidates, scores, seasonal)
     if not seasonal and fallback_reason and champion.kind in ("seasonal_naive", "naive"):
-        fallback_reason += f", and {champion.spec} backtested best or was the only option"
+        if scores:
+            fallback_reason += f", and {champion.spec} backtested best"
+        else:
+            fallback_reason += f", and {champion.spec} was the first candidate left"
     prediction = champion.predict(len(horizon))
     frame = _forecast_frame(horizon, prediction)
     clipped = _clip_at_zero(frame) if nonnegative else 0

@@ -254,7 +254,7 @@ def _period_reason(result: MonthlyForecast, grain: str) -> str:
     if result.champion_score is not None:
         reason = (
             f"lowest backtest MASE ({result.champion_score.mase:.3f}) of "
-            f"{len(result.backtest)} scored candidates, {result.selection} SARIMA selection"
+            f"{len(result.backtest)} scored candidates (SARIMA selection: {result.selection})"
         )
     else:
         reason = "too few periods for a backtest, so the first candidate was used"

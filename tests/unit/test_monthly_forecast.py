@@ -393,3 +393,26 @@ def test_theta_point_forecast_matches_statsmodels(period):
     forecast = monthly_forecast.theta_point_forecast(values, period, 18)
 
     assert forecast == pytest.approx(np.asarray(reference.forecast(18)), rel=1e-4)
+
+
+def test_one_season_intervals_not_zero_width():
+    # 12 months: no ARIMA (16 needed) and no backtest, so the seasonal naive is
+    # the first candidate, and one season gives it no seasonal error.
+    result = fit_monthly_forecast(monthly(seasonal_values(12)), 6, series_id="short")
+
+    assert result.model_kind == "seasonal_naive"
+    assert (result.forecast["upper_80"] > result.forecast["lower_80"]).all()
+    assert (result.forecast["upper_95"] > result.forecast["upper_80"]).all()
+    assert any("no seasonal error" in message for message in result.warnings)
+    assert result.fallback_reason.endswith("was the first candidate left")
+
+
+def test_parameterless_candidate_not_fitted():
+    # ARIMA(0,1,0) without a constant has no free parameter once the scale is
+    # concentrated out, so the search leaves it to the naive candidate.
+    random_walk = np.cumsum(np.random.default_rng(2).normal(0, 1, 40)) + 50
+    previous = autosarima.SarimaSpec((0, 1, 1), (0, 0, 0, 0), False, None)
+
+    fit = autosarima.refit_sarima(random_walk, previous, {"ma.L1": -0.3, "sigma2": 1.0})
+
+    assert not any("failed to fit" in message for message in fit.warnings)
