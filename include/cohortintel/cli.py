@@ -180,6 +180,19 @@ def run_airflow(env: dict[str, str], *args: str, verbose: bool = False) -> None:
         raise subprocess.CalledProcessError(result.returncode, list(args))
 
 
+def check_within_source(option: str, month: str | None, data_first: str, data_last: str) -> None:
+    """Raise ValueError when ``month`` (YYYY-MM) lies outside the source data's months.
+
+    A month without source rows would only fail its data-quality check, after
+    other branches of the run had already published.
+    """
+    if month is not None and not data_first <= month <= data_last:
+        raise ValueError(
+            f"{option} {month} is outside the source data, which covers {data_first} to "
+            f"{data_last}; choose a month in that range."
+        )
+
+
 def source_months(source_dsn: str, settings: Settings) -> tuple[str, str]:
     """Return the first and last month (YYYY-MM) that the Online Retail source table covers."""
     with db.transaction(source_dsn) as cur:
@@ -225,17 +238,19 @@ def command_demo(args: argparse.Namespace) -> int:
         monthly_sales_path=monthly_path,
         reload_monthly_sales=bool(args.monthly_sales_data),
     )
+    settings = Settings.from_env()
+    data_first, data_last = source_months(server.database_dsn(names.source), settings)
+    first = args.first or data_first
+    last = args.last or data_last
+    if first > last:
+        raise ValueError(f"--first {first} is after --last {last}; give the earlier month first.")
+    for option, month in (("--first", args.first), ("--last", args.last)):
+        check_within_source(option, month, data_first, data_last)
     env = airflow_environment(server, names)
     # Fail fast in the demo: a retry would wait the production retry delay.
     env["COHORTINTEL_TASK_RETRIES"] = os.environ.get("COHORTINTEL_TASK_RETRIES", "0")
     print("cohortintel: migrating the Airflow metadata database", flush=True)
     run_airflow(env, sys.executable, "-m", "airflow", "db", "migrate", verbose=args.verbose)
-    settings = Settings.from_env()
-    first, last = source_months(server.database_dsn(names.source), settings)
-    first = args.first or first
-    last = args.last or last
-    if first > last:
-        raise ValueError(f"--first {first} is after --last {last}; give the earlier month first.")
     print(
         f"cohortintel: running the DAG cohort_monthly through Airflow for {first} to {last}",
         flush=True,
@@ -322,6 +337,7 @@ def command_run_month(args: argparse.Namespace) -> int:
             f"run `cohortintel demo` (or `make demo`) once to create them, with the same "
             f"COHORTINTEL_DATABASE_PREFIX."
         )
+    check_within_source("month", f"{month:%Y-%m}", *source_months(source_dsn, settings))
     db.migrate(warehouse_dsn)
     run_id = f"cli__{month:%Y-%m}"
     counts = run_month(source_dsn, warehouse_dsn, month, settings, run_id)

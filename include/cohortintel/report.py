@@ -219,8 +219,8 @@ def summary(
         f"Warehouse: {db.redact_dsn(warehouse_dsn)}",
         "Tables: core.transactions, quarantine.transactions, marts.cohort_retention,"
         " marts.cohort_retention_matrix, marts.retention_curve, marts.customer_cohort,"
-        " marts.retention_projection, marts.retention_at_risk,"
-        " marts.sales_daily, marts.sales_period,"
+        " marts.retention_projection, marts.retention_at_risk, marts.customer_risk,"
+        " marts.sales_daily, marts.sales_period, marts.sales_forecast_error,"
         " marts.sales_forecast, marts.forecast_model, marts.monthly_forecast_model,"
         " marts.monthly_sales_forecast, marts.monthly_forecast_error, ops.batch_report,"
         " ops.validation_result",

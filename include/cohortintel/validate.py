@@ -793,6 +793,9 @@ def _failure_message(
             lines.append(
                 f"- {outcome.rule}: the check itself raised an error: {outcome.exception_message}"
             )
+        elif outcome.unexpected_count is None:
+            # Table-level rules such as a row count report only an observed value.
+            lines.append(f"- {outcome.rule}: observed {outcome.observed_value}")
         else:
             lines.append(
                 f"- {outcome.rule}: {outcome.unexpected_count} unexpected of {outcome.element_count} "

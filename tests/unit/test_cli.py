@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from cohortintel.cli import build_parser, main
+from cohortintel.cli import build_parser, check_within_source, main
 
 
 def test_demo_month_arguments_normalised():
@@ -87,3 +87,18 @@ def test_sigterm_reaches_child_process(tmp_path):
     assert stdout.strip() == str(-signal.SIGTERM)
     with pytest.raises(ProcessLookupError):
         os.kill(child_pid, 0)
+
+
+@pytest.mark.parametrize("month", ["2010-11", "2015-01"])
+def test_month_outside_source_rejected(month):
+    with pytest.raises(ValueError) as caught:
+        check_within_source("--first", month, "2010-12", "2011-12")
+
+    message = str(caught.value)
+    assert f"--first {month} is outside the source data" in message
+    assert "covers 2010-12 to 2011-12" in message
+
+
+def test_month_inside_source_accepted():
+    check_within_source("month", "2011-06", "2010-12", "2011-12")
+    check_within_source("--last", None, "2010-12", "2011-12")

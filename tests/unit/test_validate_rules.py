@@ -7,6 +7,7 @@ import datetime as dt
 
 import numpy as np
 
+from cohortintel import validate
 from cohortintel.config import Settings
 from cohortintel.validate import _row_ids, build_rules, result_format
 
@@ -41,3 +42,32 @@ def test_row_ids_read_both_shapes():
     assert _row_ids([{"staging_row_id": 3, "unit_price": -1}, {"staging_row_id": 7}]) == [3, 7]
     assert _row_ids([]) == []
     assert all(type(row_id) is int for row_id in _row_ids([{"staging_row_id": [np.int64(9)]}]))
+
+
+def test_table_rule_message_without_counts():
+    outcomes = [
+        validate.RuleOutcome(
+            "month_not_empty",
+            "expect_table_row_count",
+            "critical",
+            False,
+            observed_value="0 rows in 2015-01",
+        ),
+        validate.RuleOutcome(
+            "quantity_finite",
+            "expect_column_values",
+            "critical",
+            False,
+            element_count=10,
+            unexpected_count=2,
+            observed_value="2",
+        ),
+    ]
+
+    message = validate._failure_message(
+        outcomes, "staging.transactions_2015_01", dt.date(2015, 1, 1), "run"
+    )
+
+    assert "- month_not_empty: observed 0 rows in 2015-01" in message
+    assert "- quantity_finite: 2 unexpected of 10 rows, observed 2" in message
+    assert "None" not in message
