@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -180,6 +181,22 @@ def run_airflow(env: dict[str, str], *args: str, verbose: bool = False) -> None:
         raise subprocess.CalledProcessError(result.returncode, list(args))
 
 
+# A Python exception as a log line shows it: "DataQualityError: ...", "psycopg2.errors.X: ...".
+_EXCEPTION_LINE = re.compile(r"(?:^|\s)(?:[A-Za-z_][\w.]*\.)?[A-Z]\w*(?:Error|Exception): ")
+
+
+def first_error_lines(lines: list[str], following: int = 8) -> list[str]:
+    """Return the first exception line of a log and up to ``following`` lines after it.
+
+    Task failures run into later output of other tasks, so the last lines of
+    the log often miss the error itself.
+    """
+    for index, line in enumerate(lines):
+        if _EXCEPTION_LINE.search(line):
+            return lines[index : index + 1 + following]
+    return []
+
+
 def check_within_source(option: str, month: str | None, data_first: str, data_last: str) -> None:
     """Raise ValueError when ``month`` (YYYY-MM) lies outside the source data's months.
 
@@ -279,9 +296,12 @@ def command_demo(args: argparse.Namespace) -> int:
         if not args.verbose:
             lines = log_path.read_text(encoding="utf-8", errors="replace").splitlines()
             sys.stderr.write("\n".join(lines[-60:]) + "\n")
+            errors = first_error_lines(lines)
+            if errors:
+                sys.stderr.write("cohortintel: the first error in Airflow's output:\n")
+                sys.stderr.write("\n".join(errors) + "\n")
         print(
-            f"cohortintel: the DAG run failed; the lines above end with the error, and the "
-            f"whole Airflow output is in {log_path}.",
+            f"cohortintel: the DAG run failed; the whole Airflow output is in {log_path}.",
             file=sys.stderr,
         )
         return result.returncode

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from cohortintel.cli import build_parser, check_within_source, main
+from cohortintel.cli import build_parser, check_within_source, first_error_lines, main
 
 
 def test_demo_month_arguments_normalised():
@@ -102,3 +102,17 @@ def test_month_outside_source_rejected(month):
 def test_month_inside_source_accepted():
     check_within_source("month", "2011-06", "2010-12", "2011-12")
     check_within_source("--last", None, "2010-12", "2011-12")
+
+
+def test_first_error_found_before_later_output():
+    lines = [
+        "[2026-12-05] INFO - Extracted 0 rows",
+        "cohortintel.validate.DataQualityError: Data-quality check of 2015-01 failed",
+        "- batch_not_empty: observed 0",
+        *[f"[2026-12-05] INFO - monthly series {k} fitted" for k in range(60)],
+    ]
+
+    found = first_error_lines(lines, following=1)
+
+    assert found == lines[1:3]
+    assert first_error_lines(["INFO - all fine", "ErrorCount: 0 is not an exception"]) == []
