@@ -244,7 +244,9 @@ def fit_bgnbd(
         warnings.warn(
             f"The BG/NBD fit on {x.size} customers did not converge inside the bounds "
             f"(optimiser message: {best.message}, on a bound: {on_bound}). The best of "
-            f"{len(_STARTS)} starts is returned: {fit.parameters}.",
+            f"{len(_STARTS)} starts is returned: {fit.parameters}. Scores from it are "
+            f"stored with converged = false; treat their P(alive) and expected purchases "
+            f"as rough, and check whether the data has enough repeat purchases.",
             CustomerModelWarning,
             stacklevel=2,
         )
