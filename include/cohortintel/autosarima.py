@@ -350,15 +350,29 @@ class _Search:
         # Read at call time, so that SEARCH_MAX_ITERATIONS can be changed.
         self.maxiter = SEARCH_MAX_ITERATIONS if maxiter is None else maxiter
         self.fits: dict[_Candidate, tuple[object | None, tuple[str, ...]]] = {}
+        # Candidates fitted with the strict stopping rule, which _finish need not refit.
+        self.strict: set[_Candidate] = set()
         self.failed = 0
 
-    def fit(self, candidate: _Candidate, start_params: dict[str, float] | None) -> float:
-        """Fit a candidate once and return its AICc, or infinity when it failed."""
+    def fit(
+        self, candidate: _Candidate, start_params: dict[str, float] | None, strict: bool = False
+    ) -> float:
+        """Fit a candidate once and return its AICc, or infinity when it failed.
+
+        With ``strict`` the fit uses the strict stopping rule and up to
+        RETRY_MAX_ITERATIONS iterations, as _finish would.
+        """
         if candidate not in self.fits:
             spec = _spec_for(candidate, self.d, self.seasonal_d, self.m, self.lam)
-            results, messages = _fit_differenced(
-                self.y, spec, start_params, self.maxiter, _SEARCH_FIT_OPTIONS
-            )
+            if strict:
+                results, messages = _fit_differenced(
+                    self.y, spec, start_params, RETRY_MAX_ITERATIONS
+                )
+                self.strict.add(candidate)
+            else:
+                results, messages = _fit_differenced(
+                    self.y, spec, start_params, self.maxiter, _SEARCH_FIT_OPTIONS
+                )
             self.fits[candidate] = (results, messages)
             if results is None:
                 self.failed += 1
@@ -413,16 +427,18 @@ def _finish(search: _Search, candidate: _Candidate, selection: str) -> SarimaFit
     """Turn the chosen candidate into a SarimaFit.
 
     The candidate is fitted again from its search estimate with the strict
-    stopping rule (_FIT_OPTIONS) and up to RETRY_MAX_ITERATIONS iterations.
+    stopping rule (_FIT_OPTIONS) and up to RETRY_MAX_ITERATIONS iterations,
+    unless the search already fitted it with that rule.
     """
     spec = _spec_for(candidate, search.d, search.seasonal_d, search.m, search.lam)
     results, messages = search.fits[candidate]
-    final, final_messages = _fit_differenced(
-        search.y, spec, _params_by_name(results), RETRY_MAX_ITERATIONS
-    )
-    if final is not None and float(final.aicc) <= float(results.aicc) + 1e-6:
-        results = final
-        messages = final_messages
+    if candidate not in search.strict:
+        final, final_messages = _fit_differenced(
+            search.y, spec, _params_by_name(results), RETRY_MAX_ITERATIONS
+        )
+        if final is not None and float(final.aicc) <= float(results.aicc) + 1e-6:
+            results = final
+            messages = final_messages
     if not _converged(results):
         messages = (
             *messages,
@@ -551,7 +567,9 @@ def refit_sarima(
     has_seasonal = m > 1
     constant_allowed = d + seasonal_d <= 1
     current = _Candidate(p, q, big_p, big_q, previous.with_constant)
-    search.fit(current, previous_params)
+    # The previous order starts near its optimum, so it is fitted with the strict
+    # rule at once. That saves _finish a second fit whenever it stays the choice.
+    search.fit(current, previous_params, strict=True)
     if neighbourhood:
         _stepwise(search, has_seasonal, constant_allowed, MAX_CANDIDATES, previous_params, 1, False)
     best = search.best()
