@@ -96,32 +96,33 @@ def _data_interval() -> tuple[dt.datetime, dt.datetime]:
     return context["data_interval_start"], context["data_interval_end"]
 
 
-def _send_monthly_error_warnings(as_of_month: dt.date) -> int:
-    """Send one warning per series whose forecast of the month missed far beyond its backtest."""
+def _send_warnings(warnings: list[tuple[str, str, dict]]) -> int:
+    """Send each (alert key, summary, details) warning and return how many were sent."""
     from cohortintel.airflow_alerts import send_warning_alert
-    from cohortintel.monthly_sales import error_warnings, realised_errors_outside_band
 
-    factor = SETTINGS.monthly_error_alert_factor
-    rows = realised_errors_outside_band(_dsn(SETTINGS.warehouse_conn_id), as_of_month, factor)
-    warnings = error_warnings(rows, factor, _run_id())
     for key, summary, details in warnings:
         send_warning_alert(key, summary, details)
     return len(warnings)
 
 
+def _send_monthly_error_warnings(as_of_month: dt.date) -> int:
+    """Send one warning per series whose forecast of the month missed far beyond its backtest."""
+    from cohortintel.monthly_sales import error_warnings, realised_errors_outside_band
+
+    factor = SETTINGS.monthly_error_alert_factor
+    rows = realised_errors_outside_band(_dsn(SETTINGS.warehouse_conn_id), as_of_month, factor)
+    return _send_warnings(error_warnings(rows, factor, _run_id()))
+
+
 def _send_sales_error_warnings(as_of_month: dt.date) -> int:
     """Send one warning per sales series whose forecast of a period ending this month missed far."""
-    from cohortintel.airflow_alerts import send_warning_alert
     from cohortintel.sales import sales_error_warnings, sales_errors_outside_band
 
     factor = SETTINGS.monthly_error_alert_factor
     rows = sales_errors_outside_band(
         _dsn(SETTINGS.warehouse_conn_id), as_of_month, SETTINGS.sales_grain, factor
     )
-    warnings = sales_error_warnings(rows, factor, _run_id())
-    for key, summary, details in warnings:
-        send_warning_alert(key, summary, details)
-    return len(warnings)
+    return _send_warnings(sales_error_warnings(rows, factor, _run_id()))
 
 
 def _send_validation_warnings(batch: dict, result: dict) -> None:

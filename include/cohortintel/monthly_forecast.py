@@ -326,7 +326,7 @@ def _normal_prediction(point: np.ndarray, spread: np.ndarray) -> _Prediction:
 def _sarima_candidate(
     values: np.ndarray, fit: SarimaFit, kind: str, backtest_start: dict[str, float] | None = None
 ) -> _Candidate:
-    """SARIMA candidate; its backtest starts from ``backtest_start`` when given."""
+    """Return the SARIMA candidate, whose backtest starts from ``backtest_start`` when given."""
 
     def predict(steps: int) -> _Prediction:
         result = autosarima.forecast_sarima(values, fit, steps)

@@ -218,7 +218,7 @@ def _finite_values(values: Sequence[float] | None) -> list[float | None] | None:
 
 
 def _complete(values: Any) -> Any:
-    """Return stored parameters only when none is missing; a NaN was stored as null."""
+    """Return stored parameters only when none is missing, because a NaN was stored as null."""
     if not values:
         return None
     found = values.values() if isinstance(values, dict) else values
