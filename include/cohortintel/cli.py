@@ -115,8 +115,9 @@ def prepare_monthly_sales(
 ) -> None:
     """Load the monthly sales series into the source unless they are loaded already.
 
-    Loading them anew also empties the warehouse's monthly series and forecasts,
-    because forecasts of other series data would mix with the new ones.
+    Loading them anew replaces every series of the source table, so a folder of
+    one's own is forecast alone. It also empties the warehouse's monthly series and
+    forecasts, because forecasts of other series data would mix with the new ones.
     """
     source_dsn = server.database_dsn(names.source)
     table = settings.monthly_sales_table
@@ -129,7 +130,7 @@ def prepare_monthly_sales(
         )
         return
     print(f"cohortintel: loading the monthly sales series of {folder} into {table}", flush=True)
-    counts = source.load_monthly_sales(source_dsn, folder, table)
+    counts = source.load_monthly_sales(source_dsn, folder, table, replace=True)
     with db.transaction(server.database_dsn(names.warehouse)) as cur:
         cur.execute(
             "truncate marts.sales_monthly, marts.monthly_forecast_model,"
@@ -456,7 +457,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FOLDER",
         help=(
             "folder of monthly sales CSV files (one series per file, columns period,value) to "
-            "load into the source database, replacing those series and emptying the monthly "
+            "load into the source database in place of every series there, emptying the monthly "
             f"forecasts (default: {source.DEFAULT_MONTHLY_SALES_DIR}, loaded only when the "
             "monthly sales table is empty)"
         ),

@@ -251,14 +251,15 @@ def read_monthly_sales_csv(path: Path) -> list[tuple[dt.date, str]]:
 
 
 def load_monthly_sales(
-    dsn: str, folder: Path, table: str = "public.monthly_sales"
+    dsn: str, folder: Path, table: str = "public.monthly_sales", *, replace: bool = False
 ) -> dict[str, int]:
     """Load every ``*.csv`` of ``folder`` into the monthly sales table; return rows per series.
 
     Each file is one series named by its file stem. Every file is checked before
     anything is written, so a bad file leaves the table as it was. The table is
     created when missing, and the loaded series replace their earlier rows while
-    other series stay.
+    other series stay. With ``replace`` the table contains only the folder's series
+    afterwards.
     """
     if not folder.is_dir():
         problem = "is a file, not a folder" if folder.exists() else "not found"
@@ -294,9 +295,13 @@ def load_monthly_sales(
                 " primary key (series_id, period))"
             ).format(target)
         )
-        cur.execute(
-            db.sql.SQL("delete from {} where series_id = any(%s)").format(target), (list(counts),)
-        )
+        if replace:
+            cur.execute(db.sql.SQL("delete from {}").format(target))
+        else:
+            cur.execute(
+                db.sql.SQL("delete from {} where series_id = any(%s)").format(target),
+                (list(counts),),
+            )
         copy = db.sql.SQL("copy {} (series_id, period, value) from stdin with (format csv)").format(
             target
         )

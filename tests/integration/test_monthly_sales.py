@@ -102,7 +102,7 @@ def test_loader_copies_every_row(source_dsn):
     ]
 
 
-def test_loader_reload_replaces_series(source_dsn, sales_folder):
+def test_loader_reload_replaces_its_series_only(source_dsn, sales_folder):
     write_csv(sales_folder, "alpha", {"2012-01": 1, "2012-02": 2})
     counts = load_monthly_sales(source_dsn, sales_folder)
     assert counts == {"alpha": 2, "beta": 12}
@@ -423,3 +423,19 @@ def test_demo_loads_series_once(postgres_server, source_dsn, warehouse_dsn, sale
     # Forecasts of the replaced series data must not mix with the new ones.
     assert fetch(warehouse_dsn, "select count(*) from marts.monthly_forecast_model") == [(0,)]
     assert fetch(warehouse_dsn, "select count(*) from marts.sales_monthly") == [(0,)]
+
+
+def test_demo_folder_replaces_every_series(postgres_server, source_dsn, warehouse_dsn, tmp_path):
+    names = DatabaseNames(
+        source=psycopg2.extensions.parse_dsn(source_dsn)["dbname"],
+        warehouse=psycopg2.extensions.parse_dsn(warehouse_dsn)["dbname"],
+        airflow="unused",
+    )
+    own_folder = tmp_path / "own"
+    own_folder.mkdir()
+    write_csv(own_folder, "gamma", {"2012-01": 7, "2012-02": 8})
+
+    prepare_monthly_sales(postgres_server, names, Settings(), own_folder, reload=True)
+    rows = fetch(source_dsn, "select series_id, count(*) from public.monthly_sales group by 1")
+    # alpha and beta came from another folder, so they are gone.
+    assert rows == [("gamma", 2)]
