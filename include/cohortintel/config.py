@@ -208,6 +208,9 @@ class Settings:
     currency: str = "GBP"
     accepted_currencies: tuple[str, ...] = ("GBP",)
     lookback_months: int = 1
+    # The extract drops the staging tables of batch months more than this many
+    # months before the run's month.
+    staging_keep_months: int = 3
     return_order_prefix: str = "C"
     adjustment_order_prefix: str = "A"
     segment_column: str = "country"
@@ -278,6 +281,7 @@ class Settings:
             currency=_env("CURRENCY", "GBP").upper(),
             accepted_currencies=currencies,
             lookback_months=_env_int("LOOKBACK_MONTHS", 1),
+            staging_keep_months=_env_int("STAGING_KEEP_MONTHS", 3),
             return_order_prefix=_env("RETURN_ORDER_PREFIX", "C"),
             adjustment_order_prefix=_env("ADJUSTMENT_ORDER_PREFIX", "A"),
             segment_column=_env_choice("SEGMENT_COLUMN", "country", SEGMENT_COLUMNS),

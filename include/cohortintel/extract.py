@@ -15,6 +15,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import threading
 import zoneinfo
 from collections.abc import Iterator
@@ -59,6 +60,42 @@ class Batch:
 def staging_table_for(month: dt.date) -> str:
     """Return the staging table name of the batch that ends with ``month``."""
     return f"staging.transactions_{month:%Y_%m}"
+
+
+_STAGING_TABLE_NAME = re.compile(r"^transactions_(\d{4})_(0[1-9]|1[0-2])$")
+
+
+def drop_old_staging_tables(
+    cur: psycopg2.extensions.cursor, month: dt.date, keep: int
+) -> list[str]:
+    """Drop the staging tables of batch months more than ``keep`` months before ``month``.
+
+    Tables of later batch months stay, so a backfill of an old month never drops
+    the tables of the months after it. Returns the dropped tables' names.
+    """
+    oldest_kept = add_months(month, -keep)
+    cur.execute(
+        "select tablename from pg_catalog.pg_tables where schemaname = 'staging' order by tablename"
+    )
+    dropped = []
+    for (name,) in cur.fetchall():
+        found = _STAGING_TABLE_NAME.match(name)
+        if found is None:
+            continue
+        table_month = dt.date(int(found[1]), int(found[2]), 1)
+        if table_month < oldest_kept:
+            table = f"staging.{name}"
+            cur.execute("select pg_advisory_xact_lock(hashtext(%s))", (table,))
+            cur.execute(db.sql.SQL("drop table if exists {}").format(db.identifier(table)))
+            dropped.append(table)
+    if dropped:
+        log.info(
+            "Dropped %s staging tables of batches before %s: %s",
+            len(dropped),
+            f"{oldest_kept:%Y-%m}",
+            ", ".join(dropped),
+        )
+    return dropped
 
 
 def _local_naive(month: dt.date, settings: Settings) -> dt.datetime:
@@ -327,6 +364,7 @@ def extract_batch(
             raise _explain_mapping_error(error, source_dsn, settings) from error
         cur.execute(db.sql.SQL("select count(*) from {}").format(db.identifier(staging_table)))
         (rows_read,) = cur.fetchone()
+        drop_old_staging_tables(cur, month, settings.staging_keep_months)
     log.info("Extracted %s rows into %s", rows_read, staging_table)
     if rows_read == 0:
         log.warning(

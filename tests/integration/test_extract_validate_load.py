@@ -163,6 +163,33 @@ def test_rerun_leaves_tables_identical(source_dsn, warehouse_dsn):
     assert snapshot(warehouse_dsn) == first
 
 
+def staging_tables(dsn: str) -> list[str]:
+    rows = fetch(
+        dsn, "select tablename from pg_catalog.pg_tables where schemaname = 'staging' order by 1"
+    )
+    return [name for (name,) in rows if name.startswith("transactions_")]
+
+
+def test_extract_drops_old_staging_tables(source_dsn, warehouse_dsn):
+    run_month(source_dsn, warehouse_dsn, JULY, SETTINGS, "run-1")
+    with db.transaction(warehouse_dsn) as cur:
+        for name in ("2011_02", "2011_03", "2011_04", "2011_09"):
+            cur.execute(f"create table staging.transactions_{name} (id int)")
+        cur.execute("create table staging.transactions_notes (id int)")
+
+    run_month(source_dsn, warehouse_dsn, JULY, SETTINGS, "run-2")
+
+    # Kept: April to July (three months before July and July itself), the later
+    # September and a table whose name carries no month.
+    assert staging_tables(warehouse_dsn) == [
+        "transactions_2011_04",
+        "transactions_2011_07",
+        "transactions_2011_09",
+        "transactions_notes",
+    ]
+    assert fetch(warehouse_dsn, "select count(*) from staging.forecast_model") == [(0,)]
+
+
 def add_source_line(source_dsn: str, line: str) -> None:
     """Append one line, in the CSV's column order, to the source table."""
     order, stock, description, quantity, when, price, customer, country = line.split(",")
