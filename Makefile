@@ -40,5 +40,5 @@ lint: $(STAMP) ## Check style with ruff
 	$(BIN)/ruff check dags include tests benchmarks
 	$(BIN)/ruff format --check dags include tests benchmarks
 
-clean: ## Remove the virtual environment, Airflow home and outputs (not the databases)
-	rm -rf $(VENV) .airflow output
+clean: ## Remove the virtual environment, Airflow homes and outputs (not the databases)
+	rm -rf $(VENV) .airflow .airflow-* output output-*

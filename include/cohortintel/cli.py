@@ -25,7 +25,7 @@ import threading
 from pathlib import Path
 
 from cohortintel import db, report, source
-from cohortintel.config import Settings
+from cohortintel.config import DEFAULT_DATABASE_PREFIX, Settings
 from cohortintel.environment import DatabaseNames, airflow_environment
 from cohortintel.months import add_months, parse_month
 from cohortintel.postgres_server import (
@@ -45,7 +45,8 @@ def _server() -> PostgresServer:
 
 
 def _names() -> DatabaseNames:
-    return DatabaseNames.with_prefix(os.environ.get("COHORTINTEL_DATABASE_PREFIX", "cohortintel"))
+    prefix = os.environ.get("COHORTINTEL_DATABASE_PREFIX", DEFAULT_DATABASE_PREFIX).strip()
+    return DatabaseNames.with_prefix(prefix)
 
 
 def prepare_databases(

@@ -32,6 +32,21 @@ WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _QUALIFIED_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z_][A-Za-z0-9_]{0,62})?$")
 
 
+DEFAULT_DATABASE_PREFIX = "cohortintel"
+
+
+def project_path_for_prefix(name: str) -> Path:
+    """Return the project folder ``name``, suffixed with a non-default COHORTINTEL_DATABASE_PREFIX.
+
+    A second database prefix in the same checkout then gets its own charts and
+    Airflow home (``output-shop2``, ``.airflow-shop2``) next to the default ones.
+    """
+    prefix = os.environ.get("COHORTINTEL_DATABASE_PREFIX", DEFAULT_DATABASE_PREFIX).strip()
+    if prefix == DEFAULT_DATABASE_PREFIX:
+        return PROJECT_ROOT / name
+    return PROJECT_ROOT / f"{name}-{prefix}"
+
+
 class ConfigError(ValueError):
     """A setting has a value the pipeline cannot use."""
 
@@ -313,7 +328,7 @@ class Settings:
             alert_email_to=_email_recipients(),
             alert_timeout_seconds=_env_int("ALERT_TIMEOUT_SECONDS", 10, minimum=1),
             alert_warning_period_seconds=_env_int("ALERT_WARNING_PERIOD_SECONDS", 86400),
-            output_dir=Path(_env("OUTPUT_DIR", str(PROJECT_ROOT / "output"))),
+            output_dir=Path(_env("OUTPUT_DIR", str(project_path_for_prefix("output")))),
             monthly_sales_table=validate_qualified_name(
                 _env("MONTHLY_SALES_TABLE", "public.monthly_sales"),
                 "COHORTINTEL_MONTHLY_SALES_TABLE",

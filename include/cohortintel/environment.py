@@ -10,7 +10,7 @@ import json
 import os
 from dataclasses import dataclass
 
-from cohortintel.config import PROJECT_ROOT
+from cohortintel.config import PROJECT_ROOT, project_path_for_prefix
 from cohortintel.db import sqlalchemy_url
 from cohortintel.postgres_server import PostgresServer
 
@@ -50,7 +50,7 @@ def airflow_environment(
     airflow_home: str | None = None,
 ) -> dict[str, str]:
     """Return the variables to add to ``os.environ`` before Airflow is imported."""
-    home = airflow_home or str(PROJECT_ROOT / ".airflow")
+    home = airflow_home or str(project_path_for_prefix(".airflow"))
     return {
         "AIRFLOW_HOME": home,
         "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),

@@ -6,7 +6,9 @@ import datetime as dt
 
 import pytest
 
-from cohortintel.config import ConfigError, Settings, parse_weekdays
+from cohortintel.config import PROJECT_ROOT, ConfigError, Settings, parse_weekdays
+from cohortintel.environment import DatabaseNames, airflow_environment
+from cohortintel.postgres_server import PostgresServer
 
 
 def test_defaults_match_online_retail(monkeypatch):
@@ -202,3 +204,19 @@ def test_horizon_setting_wins_over_grain(monkeypatch):
     settings = Settings.from_env()
     assert settings.forecast_horizon == 18
     assert settings.sales_top_countries == 5
+
+
+def test_database_prefix_moves_output_and_airflow_home(monkeypatch):
+    monkeypatch.delenv("COHORTINTEL_OUTPUT_DIR", raising=False)
+    server = PostgresServer("host=127.0.0.1 port=5432 user=postgres dbname=postgres", False)
+    names = DatabaseNames.with_prefix("shop2")
+
+    monkeypatch.setenv("COHORTINTEL_DATABASE_PREFIX", "shop2")
+    assert Settings.from_env().output_dir == PROJECT_ROOT / "output-shop2"
+    assert airflow_environment(server, names)["AIRFLOW_HOME"] == str(
+        PROJECT_ROOT / ".airflow-shop2"
+    )
+
+    monkeypatch.setenv("COHORTINTEL_DATABASE_PREFIX", "cohortintel")
+    assert Settings.from_env().output_dir == PROJECT_ROOT / "output"
+    assert airflow_environment(server, names)["AIRFLOW_HOME"] == str(PROJECT_ROOT / ".airflow")
