@@ -57,6 +57,15 @@ WARM_BACKTEST_TOLERANCE = 1.5
 # published forecasts from 13.11 to 12.79 and from 13.70 to 13.34. Always
 # publishing the mean gave 12.97 and 13.56.
 COMBINATION_MARGIN = 0.2
+# A member whose backtest MASE is more than this factor above the best member's
+# is left out of the mean, so one badly suited method does not pull it down.
+# When one member is left, there is no mean and the lowest MASE wins. On all
+# 1,428 M3 series the factor lowered the sMAPE from 13.55 to 13.51, and on each
+# half of them (13.23 to 13.15 and 13.88 to 13.87). Factors of 1.4 and 1.75 gave
+# 13.55 and 13.51.
+COMBINATION_TRIM_FACTOR = 1.5
+# Kinds of the candidates that the mean can combine.
+_MEMBER_KINDS = ("sarima", "arima", "ets", "theta")
 
 _Z_80 = float(stats.norm.ppf(0.90))
 _Z_95 = float(stats.norm.ppf(0.975))
@@ -768,6 +777,8 @@ def _fit_and_choose(
         scores, failures = _run_backtest(values, candidates, m)
         notes.extend(failures)
 
+    if scores:
+        candidates, scores = _trim_combination(values, candidates, scores, m, notes)
     champion = _champion(candidates, scores, seasonal)
     if not seasonal and fallback_reason and champion.kind in ("seasonal_naive", "naive"):
         if scores:
@@ -893,7 +904,7 @@ def _replace_sarima(
     challengers = [c for c in candidates if c.kind not in ("sarima", "arima", "combination")]
     replaced = [sarima, *challengers]
     had_combination = any(c.kind == "combination" for c in candidates)
-    parts = [c for c in replaced if c.kind in ("sarima", "arima", "ets", "theta")]
+    parts = [c for c in replaced if c.kind in _MEMBER_KINDS]
     if had_combination and len(parts) == 3:
         # The mean goes before the naive methods, where _build_candidates puts it.
         naive_kinds = ("seasonal_naive", "naive")
@@ -944,13 +955,57 @@ def _build_candidates(
             candidates.append(_cached_backtest(_theta_candidate(values, m, seasonal)))
         except (np.linalg.LinAlgError, ValueError) as error:
             notes.append(f"Theta failed to fit: {error}")
-        parts = [c for c in candidates if c.kind in ("sarima", "arima", "ets", "theta")]
+        parts = [c for c in candidates if c.kind in _MEMBER_KINDS]
         if len(parts) == 3:
             candidates.append(_combination_candidate(parts))
     if n >= m:
         candidates.append(_seasonal_naive_candidate(values, m))
     candidates.append(_naive_candidate(values))
     return candidates
+
+
+def _trim_combination(
+    values: np.ndarray,
+    candidates: list[_Candidate],
+    scores: dict[str, BacktestScore],
+    m: int,
+    notes: list[str],
+) -> tuple[list[_Candidate], dict[str, BacktestScore]]:
+    """Drop the members that backtest far worse than the best member from the mean.
+
+    A member is dropped when its backtest MASE exceeds COMBINATION_TRIM_FACTOR
+    times the best member's. Returns the candidates and scores with the mean of
+    the remaining members, or without a mean when one member remains. Each member
+    dropped gets a note.
+    """
+    combination = next((c for c in candidates if c.kind == "combination"), None)
+    if combination is None or "combination" not in scores:
+        return candidates, scores
+    members = [c for c in candidates if c.kind in _MEMBER_KINDS]
+    best = min(scores[c.kind].mase for c in members)
+    limit = COMBINATION_TRIM_FACTOR * best
+    within_limit = [c for c in members if scores[c.kind].mase <= limit]
+    if len(within_limit) == len(members):
+        return candidates, scores
+    best_member = next(c for c in members if scores[c.kind].mase == best)
+    for member in members:
+        if member not in within_limit:
+            notes.append(
+                f"{member.spec} was left out of the mean: its backtest MASE "
+                f"{scores[member.kind].mase:.3f} is more than {COMBINATION_TRIM_FACTOR:g} "
+                f"times the {best:.3f} of {best_member.spec}"
+            )
+    trimmed_scores = {kind: score for kind, score in scores.items() if kind != "combination"}
+    if len(within_limit) == 1:
+        return [c for c in candidates if c.kind != "combination"], trimmed_scores
+    trimmed = _combination_candidate(within_limit)
+    end = len(values)
+    origins = list(range(end - BACKTEST_PERIODS, end))
+    # The members' backtests are cached, so scoring their mean fits nothing again.
+    forecasts = trimmed.backtest(values, origins, end)
+    trimmed_scores["combination"] = score_forecasts(values, forecasts, end, m, "combination")
+    replaced = [trimmed if c.kind == "combination" else c for c in candidates]
+    return replaced, trimmed_scores
 
 
 def _champion(

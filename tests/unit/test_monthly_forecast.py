@@ -68,6 +68,56 @@ def test_champion_keeps_mean_within_margin(ets_mase, champion):
     assert monthly_forecast._champion(candidates, scores, True).kind == champion
 
 
+def offset_candidate(kind: str, offset: float) -> monthly_forecast._Candidate:
+    """Return a candidate whose backtest forecasts miss every actual by ``offset``."""
+
+    def backtest(data, origins, end):
+        return {origin: data[origin:end] + offset for origin in origins}
+
+    return monthly_forecast._cached_backtest(
+        monthly_forecast._Candidate(kind, kind, None, backtest)
+    )
+
+
+@pytest.mark.parametrize(
+    ("theta_offset", "ets_offset", "expected_kinds", "combination_mase"),
+    [
+        # The seasonal naive's in-sample error on a line of slope 1 is 12, so the
+        # MASEs are the offsets divided by 12. ETS at exactly 1.5 times SARIMA stays,
+        # and Theta at 2 times is dropped: the mean misses by (1 + 1.5) / 2.
+        (2.0, 1.5, ["sarima", "ets", "theta", "combination"], 1.25 / 12),
+        # Neither challenger is within 1.5 times, so no mean is left.
+        (2.0, 1.6, ["sarima", "ets", "theta"], None),
+        # All three are within 1.5 times, so the mean of three stays.
+        (1.2, 1.5, ["sarima", "ets", "theta", "combination"], (1 + 1.5 + 1.2) / 3 / 12),
+    ],
+)
+def test_mean_drops_members_far_behind(theta_offset, ets_offset, expected_kinds, combination_mase):
+    values = 10.0 + np.arange(48)
+    members = [
+        offset_candidate("sarima", 1.0),
+        offset_candidate("ets", ets_offset),
+        offset_candidate("theta", theta_offset),
+    ]
+    candidates = [*members, monthly_forecast._combination_candidate(members)]
+    scores, _ = monthly_forecast._run_backtest(values, candidates, 12)
+    notes: list[str] = []
+
+    trimmed, trimmed_scores = monthly_forecast._trim_combination(
+        values, candidates, scores, 12, notes
+    )
+
+    assert [c.kind for c in trimmed] == expected_kinds
+    if combination_mase is None:
+        assert "combination" not in trimmed_scores
+    else:
+        assert trimmed_scores["combination"].mase == pytest.approx(combination_mase)
+        combination = next(c for c in trimmed if c.kind == "combination")
+        assert ("theta" in combination.spec) == (theta_offset <= 1.5)
+    assert len(notes) == (ets_offset > 1.5) + (theta_offset > 1.5)
+    assert all("was left out of the mean" in note for note in notes)
+
+
 def test_missing_month_filled_with_zero():
     index = pd.DatetimeIndex(["2020-01-01", "2020-02-01", "2020-04-01"])
     series = pd.Series([5.0, 6.0, 8.0], index=index)
