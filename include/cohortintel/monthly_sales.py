@@ -266,8 +266,8 @@ def previous_warm_start(
     """Return the as-of month and warm start of the series' newest published model before this month.
 
     Without ``grain`` the series is an external monthly series
-    (``marts.monthly_forecast_model``); with it, a week or month sales series of
-    the transactions (``marts.forecast_model``).
+    (``marts.monthly_forecast_model``); with it, a sales series of the
+    transactions at that grain (``marts.forecast_model``).
     """
     if grain is None:
         table, grain_filter = "marts.monthly_forecast_model", ""

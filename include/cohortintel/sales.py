@@ -28,8 +28,13 @@ import pandas as pd
 from cohortintel import db
 from cohortintel.autosarima import NoSarimaFitError
 from cohortintel.config import Settings
-from cohortintel.forecast import ForecastResult, fit_sales_forecast, next_trading_days
-from cohortintel.monthly_forecast import MonthlyForecast, WarmStart, fit_monthly_forecast
+from cohortintel.forecast import next_trading_days
+from cohortintel.monthly_forecast import (
+    MonthlyForecast,
+    WarmStart,
+    fit_monthly_forecast,
+    fit_trading_day_forecast,
+)
 from cohortintel.monthly_sales import error_warnings, previous_warm_start, stored_warm_start
 from cohortintel.months import add_months
 
@@ -205,49 +210,8 @@ def training_series(
     return pd.Series([value for _, value in rows], index=index, name=series_id, dtype="float64")
 
 
-def clip_at_zero(forecast: pd.DataFrame) -> int:
-    """Set negative forecasts and interval bounds to 0 in place; return how many were changed.
-
-    Daily net revenue can be negative when returns outweigh sales, but an
-    expected value or a bound below zero is never a useful forecast of sales.
-    """
-    columns = ["forecast", "lower_80", "upper_80", "lower_95", "upper_95"]
-    negative = forecast[columns] < 0
-    forecast[columns] = forecast[columns].clip(lower=0.0)
-    return int(negative.to_numpy().sum())
-
-
-def model_spec(result: ForecastResult) -> str:
-    """Return a readable model name such as ``SARIMA(1,0,1)(0,1,1,6)``."""
-    if result.model_kind == "sarima" and result.order and result.seasonal_order:
-        return f"SARIMA{tuple(result.order)}{tuple(result.seasonal_order)}".replace(" ", "")
-    if result.model_kind == "arima" and result.order:
-        return f"ARIMA{tuple(result.order)}".replace(" ", "")
-    return result.model_kind.replace("_", " ")
-
-
-def daily_model_row(result: ForecastResult, clipped_values: int) -> dict[str, Any]:
-    """Return the ``forecast_model`` columns of a day-grain fit."""
-    return {
-        "status": "forecast",
-        "model_kind": result.model_kind,
-        "model_spec": model_spec(result),
-        "arima_order": list(result.order) if result.order else None,
-        "seasonal_order": list(result.seasonal_order) if result.seasonal_order else None,
-        "aic": result.aic,
-        "n_obs": result.n_obs,
-        "training_start": result.training_start,
-        "training_end": result.training_end,
-        "reason": result.reason,
-        "converged": result.converged,
-        "warnings": list(result.warnings),
-        "candidates_tried": result.candidates_tried,
-        "clipped_values": clipped_values,
-    }
-
-
 def _period_reason(result: MonthlyForecast, grain: str) -> str:
-    """Describe why the week or month forecaster chose its champion, in one sentence."""
+    """Describe why the forecaster chose its champion, in one sentence."""
     if result.model_kind == "constant":
         return result.fallback_reason or "the series is constant"
     fallback = result.fallback_reason
@@ -264,7 +228,7 @@ def _period_reason(result: MonthlyForecast, grain: str) -> str:
 
 
 def period_model_row(result: MonthlyForecast, grain: str) -> dict[str, Any]:
-    """Return the ``forecast_model`` columns of a week- or month-grain fit."""
+    """Return the ``forecast_model`` columns of a fit at any grain."""
     sarima = result.sarima
     champion_is_sarima = sarima is not None and result.model_kind in ("sarima", "arima")
     naive = result.seasonal_naive_score
@@ -367,22 +331,20 @@ def stage_forecast(
         )
 
 
-def _fit_day(series: pd.Series, series_id: str, settings: Settings) -> tuple[dict, pd.DataFrame]:
+def _fit_day(
+    series: pd.Series, series_id: str, settings: Settings, warm_start: WarmStart | None
+) -> tuple[dict, pd.DataFrame]:
     horizon = next_trading_days(
         series.index[-1].date(), settings.forecast_horizon, settings.non_trading_weekdays
     )
-    result = fit_sales_forecast(
-        series, horizon, series_id=series_id, season_length=settings.season_length
+    result = fit_trading_day_forecast(
+        series,
+        horizon,
+        series_id=series_id,
+        season_length=settings.season_length,
+        warm_start=warm_start,
     )
-    clipped = clip_at_zero(result.forecast)
-    if clipped:
-        log.warning(
-            "Series %s: %s forecast values or interval bounds were below zero and were set "
-            "to 0, because sales cannot be negative",
-            series_id,
-            clipped,
-        )
-    return daily_model_row(result, clipped), result.forecast
+    return period_model_row(result, "day"), result.forecast
 
 
 def _fit_period(
@@ -422,19 +384,19 @@ def fit_series(
         reason = f"the series has no closed {grain} up to {month_text}"
     else:
         try:
+            previous = previous_warm_start(warehouse_dsn, series_id, as_of_month, grain)
+            if previous is not None:
+                log.info(
+                    "Series %s at %s grain as of %s starts from the model of %s",
+                    series_id,
+                    grain,
+                    month_text,
+                    f"{previous[0]:%Y-%m}",
+                )
+            warm_start = previous[1] if previous else None
             if grain == "day":
-                columns, forecast = _fit_day(series, series_id, settings)
+                columns, forecast = _fit_day(series, series_id, settings, warm_start)
             else:
-                previous = previous_warm_start(warehouse_dsn, series_id, as_of_month, grain)
-                if previous is not None:
-                    log.info(
-                        "Series %s at %s grain as of %s starts from the model of %s",
-                        series_id,
-                        grain,
-                        month_text,
-                        f"{previous[0]:%Y-%m}",
-                    )
-                warm_start = previous[1] if previous else None
                 columns, forecast = _fit_period(series, series_id, settings, warm_start)
             reason = None
         except FIT_ERRORS as error:
@@ -533,7 +495,6 @@ def sales_errors_outside_band(
     A forecast is outside the band when its absolute percentage error exceeds
     ``factor`` times the champion's backtest MAPE. Only the weeks or the month
     that end in ``as_of_month`` are checked, so each forecast is reported once.
-    Day-grain models have no backtest MAPE, so they are never reported.
     """
     with db.transaction(warehouse_dsn) as cur:
         cur.execute(

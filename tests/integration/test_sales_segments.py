@@ -520,13 +520,27 @@ def test_month_grain_refit_starts_warm(warehouse_dsn):
     assert models[0][4] and models[1][4]
 
 
-def test_day_grain_has_no_warm_start(shop_dsn):
-    forecast_sales(
-        shop_dsn, FEBRUARY, settings("day", top=0, horizon=5), "run-feb", interval(FEBRUARY)
+def test_day_grain_refit_starts_warm(shop_dsn):
+    march = dt.date(2011, 3, 1)
+    for month in (JANUARY, FEBRUARY, march):
+        forecast_sales(
+            shop_dsn, month, settings("day", top=0, horizon=5), f"run-{month:%m}", interval(month)
+        )
+
+    models = fetch(
+        shop_dsn,
+        "select as_of_month, selection, (warm_start->'seasonal_order'->>3)::int, warnings"
+        " from marts.forecast_model where series_id = 'total' order by 1",
     )
-    assert fetch(shop_dsn, "select selection, warm_start from marts.forecast_model") == [
-        (None, None)
+    assert [row[:3] for row in models] == [
+        # 26 trading days in January: an ARIMA without season.
+        (JANUARY, "cold", 0),
+        # 50 by February reach the 43 of a weekly model, so the search runs anew.
+        (FEBRUARY, "cold", 6),
+        # March is open, so its run refits February's model on the same days.
+        (march, "warm", 6),
     ]
+    assert any("has seasonal period 0 and this month's search 6" in w for w in models[1][3])
 
 
 def insert_week_forecast(dsn: str, forecasts: dict[dt.date, float], backtest_mape: float) -> None:

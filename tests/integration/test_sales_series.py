@@ -5,13 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-import pandas as pd
 import pytest
 
 from cohortintel import db
 from cohortintel.config import Settings
 from cohortintel.publish import publish_forecasts
-from cohortintel.sales import build_sales_series, clip_at_zero, fit_forecasts, training_series
+from cohortintel.sales import build_sales_series, fit_forecasts, training_series
 from tests.integration.helpers import fetch, insert_transactions, set_month_status
 
 pytestmark = pytest.mark.postgres
@@ -139,20 +138,3 @@ def test_month_without_forecast_clears_old_one(series_dsn):
     fit_forecasts(series_dsn, MARCH, Settings(), "run-2", INTERVAL)
     assert publish_forecasts(series_dsn, MARCH) == 0
     assert fetch(series_dsn, "select count(*) from marts.forecast_model") == [(0,)]
-
-
-def test_negative_forecasts_clipped_and_counted():
-    frame = pd.DataFrame(
-        {
-            "period_start": pd.to_datetime(["2011-04-01", "2011-04-02"]),
-            "forecast": [5.0, -2.0],
-            "lower_80": [-1.0, -6.0],
-            "upper_80": [9.0, 1.0],
-            "lower_95": [-3.0, -9.0],
-            "upper_95": [12.0, 4.0],
-        }
-    )
-    assert clip_at_zero(frame) == 5
-    assert frame["forecast"].tolist() == [5.0, 0.0]
-    assert frame["lower_95"].tolist() == [0.0, 0.0]
-    assert frame["upper_80"].tolist() == [9.0, 1.0]

@@ -1,15 +1,19 @@
-"""Unit tests for the trading-day calendar and the sales forecaster."""
+"""Unit tests for the trading-day calendar and the day-grain sales forecaster."""
 
 import datetime
-import logging
 import math
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from cohortintel import forecast
-from cohortintel.forecast import fit_sales_forecast, next_trading_days, trading_days
+from cohortintel import autosarima
+from cohortintel.forecast import next_trading_days, trading_days
+from cohortintel.monthly_forecast import (
+    FORECAST_COLUMNS,
+    MonthlyForecast,
+    fit_trading_day_forecast,
+)
 
 # Standard normal quantiles for the 80 % and 95 % central intervals.
 Z_80 = 1.2815515655446004
@@ -88,36 +92,43 @@ def test_next_trading_days_negative_count():
 
 
 @pytest.fixture(scope="module")
-def weekly_fit() -> tuple[pd.Series, pd.DatetimeIndex, forecast.ForecastResult]:
+def weekly_fit() -> tuple[pd.Series, pd.DatetimeIndex, MonthlyForecast]:
     """Fit 120 trading days of the weekly pattern once for the tests that inspect it."""
     series = weekly_series(120)
     horizon = horizon_after(series, 12)
-    return series, horizon, fit_sales_forecast(series, horizon, series_id="synthetic")
+    return series, horizon, fit_trading_day_forecast(series, horizon, series_id="synthetic")
 
 
-def test_weekly_series_chooses_sarima(weekly_fit):
+def test_weekly_series_selects_weekly_sarima(weekly_fit):
     series, _, result = weekly_fit
 
-    assert result.model_kind == "sarima"
-    assert result.seasonal_order is not None
-    assert result.seasonal_order[3] == 6
-    assert result.order is not None
-    assert result.aic is not None
-    assert math.isfinite(result.aic)
-    assert result.converged is True
-    assert result.candidates_tried == 12
-    assert "lowest AIC" in result.reason
+    assert result.sarima is not None
+    assert result.sarima.spec.seasonal_order[3] == 6
+    assert math.isfinite(result.sarima.aicc)
+    assert result.fallback_reason is None
+    assert result.selection == "cold"
     assert result.series_id == "synthetic"
     assert result.n_obs == 120
-    assert result.training_start == series.index[0].date()
-    assert result.training_end == series.index[-1].date()
+    assert result.training_start == series.index[0]
+    assert result.training_end == series.index[-1]
+
+
+def test_weekly_series_backtest_scores_champion(weekly_fit):
+    result = weekly_fit[2]
+
+    assert result.champion_score is not None
+    assert result.champion_score is result.backtest[result.model_kind]
+    assert result.seasonal_naive_score is result.backtest["seasonal_naive"]
+    # 12 origins, each forecasting the rest of the last 12 trading days.
+    assert result.champion_score.n_forecasts == 78
+    assert result.champion_score.mase < result.seasonal_naive_score.mase
 
 
 def test_weekly_series_forecast_shape(weekly_fit):
     _, horizon, result = weekly_fit
     frame = result.forecast
 
-    assert list(frame.columns) == list(forecast.FORECAST_COLUMNS)
+    assert list(frame.columns) == list(FORECAST_COLUMNS)
     assert len(frame) == len(horizon)
     assert pd.DatetimeIndex(frame["period_start"]).equals(horizon)
     for column in ("forecast", "lower_80", "upper_80", "lower_95", "upper_95"):
@@ -145,42 +156,56 @@ def test_weekly_series_reproduces_pattern(weekly_fit):
     assert values[:6] == pytest.approx(WEEKLY_PATTERN, abs=10.0)
 
 
-def test_negative_values_allowed():
+def test_refit_starts_from_last_model(weekly_fit):
+    series, _, result = weekly_fit
+    longer = weekly_series(126)
+
+    warm = fit_trading_day_forecast(
+        longer, horizon_after(longer, 6), warm_start=result.warm_start()
+    )
+
+    assert warm.selection == "warm"
+    assert warm.sarima.spec.seasonal_order[3] == 6
+
+
+def test_negative_values_kept_without_clipping():
     series = weekly_series(60) - 120.0
-    result = fit_sales_forecast(series, horizon_after(series, 6))
-    assert result.model_kind == "sarima"
+    result = fit_trading_day_forecast(series, horizon_after(series, 6), nonnegative=False)
+
+    assert result.sarima.spec.boxcox_lambda is None
     assert (result.forecast["forecast"] < 0).any()
+    assert result.clipped_values == 0
 
 
-def test_short_series_falls_back_to_arima(caplog):
-    series = weekly_series(15)
+def test_negative_values_clipped_for_sales():
+    series = weekly_series(60) - 120.0
+    result = fit_trading_day_forecast(series, horizon_after(series, 6))
 
-    with caplog.at_level(logging.WARNING, logger="cohortintel.forecast"):
-        result = fit_sales_forecast(series, horizon_after(series, 6))
+    assert (result.forecast["forecast"] >= 0).all()
+    assert result.clipped_values > 0
 
+
+def test_short_series_not_seasonal():
+    series = weekly_series(20)
+    result = fit_trading_day_forecast(series, horizon_after(series, 6))
+
+    # 20 days allow an ARIMA but no backtest, so the ARIMA is the first candidate.
     assert result.model_kind == "arima"
-    assert result.seasonal_order is None
-    assert result.order in forecast.ARIMA_ORDERS
-    assert result.aic is not None
-    assert result.candidates_tried == len(forecast.ARIMA_ORDERS)
-    assert "15 observations" in result.reason
-    assert "fewer than the 43" in result.reason
+    assert not result.sarima.spec.is_seasonal
+    assert "20 trading days, fewer than the 43" in result.fallback_reason
     assert len(result.forecast) == 6
-    assert "fell back to arima" in caplog.text
 
 
 def test_eight_points_seasonal_naive():
     values = [10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 16.0, 24.0]
     series = make_series(values)
-    result = fit_sales_forecast(series, horizon_after(series, 8))
+    result = fit_trading_day_forecast(series, horizon_after(series, 8))
     frame = result.forecast
 
     assert result.model_kind == "seasonal_naive"
-    assert result.order is None
-    assert result.aic is None
+    assert result.sarima is None
     assert result.converged is None
-    assert result.candidates_tried == 0
-    assert "8 observations" in result.reason
+    assert "8 trading days" in result.fallback_reason
     # The last season is positions 2..7, repeated from step 7 on.
     expected = [30.0, 40.0, 50.0, 60.0, 16.0, 24.0, 30.0, 40.0]
     assert frame["forecast"].tolist() == pytest.approx(expected)
@@ -189,7 +214,7 @@ def test_eight_points_seasonal_naive():
 def test_seasonal_naive_intervals_by_hand():
     values = [10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 16.0, 24.0]
     series = make_series(values)
-    frame = fit_sales_forecast(series, horizon_after(series, 8)).forecast
+    frame = fit_trading_day_forecast(series, horizon_after(series, 8)).forecast
 
     # Seasonal errors are 16 - 10 = 6 and 24 - 20 = 4, so sigma = sqrt((36 + 16) / 2).
     sigma = math.sqrt(26.0)
@@ -200,31 +225,31 @@ def test_seasonal_naive_intervals_by_hand():
     assert frame.loc[5, "upper_95"] == pytest.approx(24.0 + Z_95 * sigma)
 
 
-def test_one_season_zero_width():
+def test_one_season_intervals_from_daily_changes():
     series = make_series(WEEKLY_PATTERN)
-    result = fit_sales_forecast(series, horizon_after(series, 7))
+    result = fit_trading_day_forecast(series, horizon_after(series, 7))
     frame = result.forecast
 
     assert result.model_kind == "seasonal_naive"
-    assert "zero-width" in result.reason
     assert frame["forecast"].tolist() == WEEKLY_PATTERN.tolist() + [100.0]
-    assert frame["upper_95"].tolist() == frame["forecast"].tolist()
+    assert (frame["upper_95"] > frame["forecast"]).all()
+    assert any("neighbouring periods" in message for message in result.warnings)
 
 
 def test_three_points_naive():
     series = make_series([5.0, 7.0, 4.0])
-    result = fit_sales_forecast(series, horizon_after(series, 4))
+    result = fit_trading_day_forecast(series, horizon_after(series, 4))
     frame = result.forecast
 
     assert result.model_kind == "naive"
     assert result.converged is None
-    assert "3 observations" in result.reason
+    assert "3 trading days" in result.fallback_reason
     assert frame["forecast"].tolist() == [4.0, 4.0, 4.0, 4.0]
 
 
 def test_naive_intervals_by_hand():
     series = make_series([5.0, 7.0, 4.0])
-    frame = fit_sales_forecast(series, horizon_after(series, 4)).forecast
+    frame = fit_trading_day_forecast(series, horizon_after(series, 4)).forecast
 
     # Naive errors are 7 - 5 = 2 and 4 - 7 = -3, so sigma = sqrt((4 + 9) / 2).
     sigma = math.sqrt(6.5)
@@ -233,14 +258,13 @@ def test_naive_intervals_by_hand():
     assert frame.loc[3, "upper_95"] == pytest.approx(4.0 + Z_95 * sigma * 2.0)
 
 
-def test_single_observation_zero_width():
+def test_single_observation_repeats_it():
     series = make_series([42.0])
-    result = fit_sales_forecast(series, horizon_after(series, 3))
+    result = fit_trading_day_forecast(series, horizon_after(series, 3))
     frame = result.forecast
 
-    assert result.model_kind == "naive"
-    assert "1 observation," in result.reason
-    assert "zero-width" in result.reason
+    assert result.model_kind == "constant"
+    assert "zero-width" in result.fallback_reason
     assert frame["forecast"].tolist() == [42.0, 42.0, 42.0]
     assert frame["lower_95"].tolist() == [42.0, 42.0, 42.0]
     assert frame["upper_95"].tolist() == [42.0, 42.0, 42.0]
@@ -248,53 +272,35 @@ def test_single_observation_zero_width():
 
 def test_constant_series_forecasts_constant():
     series = make_series([250.0] * 40)
-    result = fit_sales_forecast(series, horizon_after(series, 6))
+    result = fit_trading_day_forecast(series, horizon_after(series, 6))
 
-    assert result.model_kind == "naive"
-    assert result.reason == "series is constant"
+    assert result.model_kind == "constant"
+    assert result.model_spec == "constant 250"
     assert result.forecast["forecast"].tolist() == [250.0] * 6
     assert result.forecast["upper_95"].tolist() == [250.0] * 6
 
 
 def test_all_zero_series_forecasts_zero():
     series = make_series([0.0] * 40)
-    result = fit_sales_forecast(series, horizon_after(series, 6))
+    result = fit_trading_day_forecast(series, horizon_after(series, 6))
 
-    assert result.model_kind == "naive"
-    assert result.reason == "series is constant"
+    assert result.model_kind == "constant"
+    assert "all zero" in result.fallback_reason
     assert result.forecast["forecast"].tolist() == [0.0] * 6
 
 
-def test_seasonal_failure_falls_back(monkeypatch):
-    original = forecast.SARIMAX
+def test_sarima_failure_falls_back(monkeypatch):
+    def failing_selection(*args, **kwargs):
+        raise autosarima.NoSarimaFitError("all 4 SARIMA candidates failed to fit")
 
-    def reject_seasonal(endog, *, seasonal_order, **kwargs):
-        if seasonal_order[3] > 0:
-            raise np.linalg.LinAlgError("Schur decomposition solver error.")
-        return original(endog, seasonal_order=seasonal_order, **kwargs)
-
-    monkeypatch.setattr(forecast, "SARIMAX", reject_seasonal)
+    monkeypatch.setattr(autosarima, "select_sarima", failing_selection)
     series = weekly_series(60)
-    result = fit_sales_forecast(series, horizon_after(series, 6))
+    result = fit_trading_day_forecast(series, horizon_after(series, 6))
 
-    assert result.model_kind == "arima"
-    assert result.seasonal_order is None
-    assert "all 12 seasonal candidate orders failed to fit" in result.reason
-    assert result.candidates_tried == 12 + len(forecast.ARIMA_ORDERS)
-
-
-def test_all_models_failing_falls_back(monkeypatch):
-    def reject_all(endog, **kwargs):
-        raise ValueError("invalid model")
-
-    monkeypatch.setattr(forecast, "SARIMAX", reject_all)
-    series = weekly_series(60)
-    result = fit_sales_forecast(series, horizon_after(series, 6))
-
-    assert result.model_kind == "seasonal_naive"
-    assert "all 12 seasonal" in result.reason
-    assert "all 6 non-seasonal" in result.reason
-    assert result.forecast["forecast"].tolist() == pytest.approx(series.iloc[-6:].tolist())
+    assert result.sarima is None
+    assert result.model_kind in ("ets", "theta", "seasonal_naive", "naive")
+    assert result.fallback_reason == "no SARIMA candidate could be fitted"
+    assert "all 4 SARIMA candidates failed to fit" in result.warnings
 
 
 def test_nan_value_names_date():
@@ -303,7 +309,7 @@ def test_nan_value_names_date():
     bad_date = series.index[2].date().isoformat()
 
     with pytest.raises(ValueError, match=f"nan on {bad_date}"):
-        fit_sales_forecast(series, horizon_after(series, 2))
+        fit_trading_day_forecast(series, horizon_after(series, 2))
 
 
 def test_inf_value_names_date():
@@ -312,39 +318,39 @@ def test_inf_value_names_date():
     bad_date = series.index[1].date().isoformat()
 
     with pytest.raises(ValueError, match=f"-inf on {bad_date}"):
-        fit_sales_forecast(series, horizon_after(series, 2))
+        fit_trading_day_forecast(series, horizon_after(series, 2))
 
 
 def test_unsorted_index_rejected():
     series = make_series([1.0, 2.0, 3.0, 4.0]).iloc[[0, 2, 1, 3]]
 
     with pytest.raises(ValueError, match="not sorted because 2011-01-03 follows 2011-01-04"):
-        fit_sales_forecast(series, horizon_after(series, 2))
+        fit_trading_day_forecast(series, horizon_after(series, 2))
 
 
 def test_duplicate_index_rejected():
     series = make_series([1.0, 2.0, 3.0, 4.0]).iloc[[0, 1, 1, 2]]
 
     with pytest.raises(ValueError, match="duplicate date 2011-01-03"):
-        fit_sales_forecast(series, next_trading_days(datetime.date(2011, 1, 4), 2))
+        fit_trading_day_forecast(series, next_trading_days(datetime.date(2011, 1, 4), 2))
 
 
 def test_empty_series_rejected():
     series = pd.Series([], index=pd.DatetimeIndex([]), dtype=float)
 
     with pytest.raises(ValueError, match="is empty"):
-        fit_sales_forecast(series, next_trading_days(datetime.date(2011, 1, 4), 2))
+        fit_trading_day_forecast(series, next_trading_days(datetime.date(2011, 1, 4), 2))
 
 
 def test_horizon_before_series_end_rejected():
     series = make_series([1.0, 2.0, 3.0, 4.0])
 
     with pytest.raises(ValueError, match="not after the last date"):
-        fit_sales_forecast(series, pd.DatetimeIndex(series.index[-2:]))
+        fit_trading_day_forecast(series, pd.DatetimeIndex(series.index[-2:]))
 
 
 def test_empty_horizon_rejected():
     series = make_series([1.0, 2.0, 3.0, 4.0])
 
     with pytest.raises(ValueError, match="horizon is empty"):
-        fit_sales_forecast(series, horizon_after(series, 0))
+        fit_trading_day_forecast(series, horizon_after(series, 0))
