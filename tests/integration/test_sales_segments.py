@@ -604,6 +604,10 @@ def test_week_errors_outside_band_alert(warehouse_dsn):
     assert details["realised_errors"].startswith("marts.sales_forecast_error")
 
 
+def test_day_errors_never_alert(warehouse_dsn):
+    assert sales.sales_errors_outside_band(warehouse_dsn, dt.date(2011, 6, 1), "day", 0.0) == []
+
+
 def test_month_model_row_records_backtest_mape(warehouse_dsn):
     # 40 months, one sale in each, repeating a yearly pattern with noise: long
     # enough for the 12-month backtest.
