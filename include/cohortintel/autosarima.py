@@ -57,7 +57,9 @@ SEARCH_MAX_ITERATIONS = 50
 # L-BFGS iterations per neighbour in a warm refit. The neighbours start from last
 # month's parameters, so they need fewer. A neighbour that stops short ranks
 # behind a converged candidate (see _Search.best), which favours last month's order.
-WARM_SEARCH_MAX_ITERATIONS = 20
+# On the fixed 150-series M3 sample, 10 in place of 20 took 4 % off the warm
+# refit's time, and the sMAPE of its forecasts moved from 12.816 to 12.819.
+WARM_SEARCH_MAX_ITERATIONS = 10
 # Iterations for the final fit of the chosen candidate with the strict stopping rule.
 RETRY_MAX_ITERATIONS = 300
 

@@ -78,7 +78,7 @@ def render_forecast_chart(
 
     Only the last ``HISTORY_POINTS`` observed periods are drawn. A dotted vertical
     line marks the forecast origin, which is the last observed period, and
-    ``model_label`` (for example "SARIMA(1,0,1)(0,1,1,6)") becomes the subtitle.
+    ``model_label`` (for example "SARIMA(1,0,1)(0,1,1)6") becomes the subtitle.
     Time zone aware timestamps are drawn in their own local time.
 
     Raises ValueError when a required column is missing, either table is empty or

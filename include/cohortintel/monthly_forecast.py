@@ -29,8 +29,8 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, signal, stats
 from statsmodels.tsa.exponential_smoothing.ets import ETSModel
-from statsmodels.tsa.forecasting.theta import ThetaModel
 from statsmodels.tsa.seasonal import seasonal_decompose
+from statsmodels.tsa.statespace.sarimax import SARIMAX
 
 from cohortintel import autosarima, forecast
 from cohortintel.autosarima import SarimaFit, SarimaSpec
@@ -504,6 +504,11 @@ def theta_point_forecast(data: np.ndarray, period: int | None, steps: int) -> np
     The forecast h steps ahead is l + b0 / 2 * (h - 1 + (1 - (1 - alpha) ** n) /
     alpha), reseasonalised.
     """
+    return _theta_fit(data, period, steps)[0]
+
+
+def _theta_fit(data: np.ndarray, period: int | None, steps: int) -> tuple[np.ndarray, float]:
+    """Return the Theta point forecasts (see theta_point_forecast) and the SES alpha."""
     y = np.asarray(data, dtype=float)
     factors = None
     multiplicative = True
@@ -527,7 +532,25 @@ def theta_point_forecast(data: np.ndarray, period: int | None, steps: int) -> np
     if factors is not None:
         season = factors[(n + np.arange(steps)) % period]
         forecast = forecast * season if multiplicative else forecast + season
-    return forecast
+    return forecast, alpha
+
+
+def theta_innovation_variance(data: np.ndarray) -> float:
+    """Return the innovation variance of an ARIMA(0,1,1) with drift fitted to ``data``.
+
+    statsmodels' ThetaModel takes its interval variance from this model too. The
+    fit here concentrates the variance out of the likelihood and skips the
+    parameter covariance, which halves the time. The optimiser then starts from
+    another point, and on 100 M3 series the variance differed from statsmodels'
+    by a median of 0.3 % and at most 20 %, where the two stopped at different
+    optima.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        results = SARIMAX(
+            np.asarray(data, dtype=float), order=(0, 1, 1), trend="c", concentrate_scale=True
+        ).fit(disp=False, cov_type="none")
+    return float(results.scale)
 
 
 def _theta_candidate(values: np.ndarray, m: int, seasonal: bool) -> _Candidate:
@@ -537,34 +560,19 @@ def _theta_candidate(values: np.ndarray, m: int, seasonal: bool) -> _Candidate:
     """
     positive = bool(np.min(values) > 0)
     use_season = seasonal and positive
-
-    def fit(data: np.ndarray) -> object:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return ThetaModel(
-                data,
-                period=m if use_season else None,
-                deseasonalize=use_season,
-                use_test=False,
-                method="multiplicative" if use_season else "additive",
-            ).fit()
+    period = m if use_season else None
 
     def predict(steps: int) -> _Prediction:
-        # Fitted only when its forecast is published (champion or in the combination).
-        results = fit(values)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            point = np.asarray(results.forecast(steps), dtype=float)
-            bounds_80 = np.asarray(results.prediction_intervals(steps, alpha=0.2), dtype=float)
-            bounds_95 = np.asarray(results.prediction_intervals(steps, alpha=0.05), dtype=float)
-        return _Prediction(
-            point, bounds_80[:, 0], bounds_80[:, 1], bounds_95[:, 0], bounds_95[:, 1]
-        )
+        # Computed only when its forecast is published (champion or in the mean).
+        # The h-step variance is that of statsmodels' ThetaModel intervals,
+        # sigma2 * (1 + (h - 1) * (1 + (alpha - 1) ** 2)).
+        point, alpha = _theta_fit(values, period, steps)
+        sigma2 = theta_innovation_variance(values)
+        spread = np.sqrt(sigma2 * (1.0 + np.arange(steps) * (1.0 + (alpha - 1.0) ** 2)))
+        return _normal_prediction(point, spread)
 
     def backtest(data: np.ndarray, origins: list[int], end: int) -> dict[int, np.ndarray]:
-        # Theta is cheap to estimate, so it is re-estimated at every origin, with
-        # theta_point_forecast in place of a ThetaModel fit per origin.
-        period = m if use_season else None
+        # Theta is cheap to estimate, so it is re-estimated at every origin.
         return {o: theta_point_forecast(data[:o], period, end - o) for o in origins}
 
     spec = "Theta (seasonally adjusted)" if use_season else "Theta"

@@ -445,6 +445,30 @@ def test_theta_point_forecast_matches_statsmodels(period):
     assert forecast == pytest.approx(np.asarray(reference.forecast(18)), rel=1e-4)
 
 
+@pytest.mark.parametrize("period", [12, None])
+def test_theta_intervals_match_statsmodels(period):
+    values = seasonal_values(60)
+    reference = ThetaModel(
+        values,
+        period=period,
+        deseasonalize=period is not None,
+        use_test=False,
+        method="multiplicative" if period else "additive",
+    ).fit()
+    bounds = np.asarray(reference.prediction_intervals(18, alpha=0.05), dtype=float)
+
+    prediction = monthly_forecast._theta_candidate(values, 12, period is not None).predict(18)
+
+    # The variance comes from the same ARIMA(0,1,1) with drift, fitted another way.
+    assert monthly_forecast.theta_innovation_variance(values) == pytest.approx(
+        reference.sigma2, rel=0.01
+    )
+    assert prediction.lower_95 == pytest.approx(bounds[:, 0], rel=0.01)
+    assert prediction.upper_95 == pytest.approx(bounds[:, 1], rel=0.01)
+    assert (prediction.lower_95 < prediction.lower_80).all()
+    assert (prediction.upper_80 < prediction.upper_95).all()
+
+
 def test_one_season_intervals_not_zero_width():
     # 12 months: no ARIMA (16 needed) and no backtest, so the seasonal naive is
     # the first candidate, and one season gives it no seasonal error.
