@@ -125,8 +125,9 @@ class WarmStart:
 class MonthlyForecast:
     """Champion model, its fit record and its forecast for one monthly series.
 
-    ``forecast`` has one row per month with columns period_start (first day of the
-    month), forecast, lower_80, upper_80, lower_95 and upper_95.
+    ``forecast`` has one row per period with columns period_start (the month's
+    first day, the week's Monday or the trading day), forecast, lower_80,
+    upper_80, lower_95 and upper_95.
     """
 
     series_id: str
@@ -690,8 +691,9 @@ def fit_monthly_forecast(
 
     With ``warm_start`` (last month's ``MonthlyForecast.warm_start()``), the SARIMA
     is refitted from last month's parameters and only the orders one step away
-    are tried. A full search runs instead when the champion's backtest MASE ends
-    up more than WARM_BACKTEST_TOLERANCE times last month's.
+    are tried. A full search runs instead when the SARIMA's own backtest MASE
+    ends up more than WARM_BACKTEST_TOLERANCE times last month's, or when last
+    month's model had another seasonal period.
 
     With ``nonnegative`` (sales), forecasts and interval bounds below zero are
     raised to 0 and counted in ``clipped_values``.
@@ -715,14 +717,9 @@ def fit_monthly_forecast(
         "filled_periods": tuple(filled),
     }
 
-    if np.ptp(values) == 0:
-        result = _constant_result(values, horizon, base)
-    else:
-        result = _fit_and_choose(
-            values, horizon, season_length, warm_start, challengers, nonnegative, base, grain
-        )
-    _log_result(result)
-    return result
+    return _forecast_values(
+        values, horizon, season_length, warm_start, challengers, nonnegative, base, grain
+    )
 
 
 def fit_trading_day_forecast(
@@ -761,19 +758,39 @@ def fit_trading_day_forecast(
         "n_obs": len(values),
         "filled_periods": (),
     }
+    return _forecast_values(
+        values,
+        horizon,
+        season_length,
+        warm_start,
+        True,
+        nonnegative,
+        base,
+        "trading day",
+        min_trading_day_observations(season_length),
+    )
+
+
+def _forecast_values(
+    values: np.ndarray,
+    horizon: pd.DatetimeIndex,
+    m: int,
+    warm_start: WarmStart | None,
+    challengers: bool,
+    nonnegative: bool,
+    base: dict,
+    grain: str,
+    min_seasonal: int | None = None,
+) -> MonthlyForecast:
+    """Forecast checked values over ``horizon`` and log the outcome.
+
+    A constant series repeats its value, and any other gets the backtest champion.
+    """
     if np.ptp(values) == 0:
         result = _constant_result(values, horizon, base)
     else:
         result = _fit_and_choose(
-            values,
-            horizon,
-            season_length,
-            warm_start,
-            True,
-            nonnegative,
-            base,
-            "trading day",
-            min_seasonal=min_trading_day_observations(season_length),
+            values, horizon, m, warm_start, challengers, nonnegative, base, grain, min_seasonal
         )
     _log_result(result)
     return result

@@ -498,7 +498,8 @@ def sales_errors_outside_band(
     ``factor`` times the champion's backtest MAPE. Only the weeks or the month
     that end in ``as_of_month`` are checked, so each forecast is reported once.
     Days are not checked: on Online Retail a quiet day missed by more than 3
-    times the backtest MAPE in 8 of 12 months, so the alert would fire every month.
+    times the backtest MAPE in 8 of 12 months, so the alert would fire almost
+    every month.
     """
     if grain not in ALERT_GRAINS:
         return []

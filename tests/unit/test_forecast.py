@@ -157,7 +157,7 @@ def test_weekly_series_reproduces_pattern(weekly_fit):
 
 
 def test_refit_starts_from_last_model(weekly_fit):
-    series, _, result = weekly_fit
+    result = weekly_fit[2]
     longer = weekly_series(126)
 
     warm = fit_trading_day_forecast(

@@ -429,16 +429,21 @@ def test_theta_point_forecast_by_hand():
     assert forecast == pytest.approx([5.65, 6.3])
 
 
-@pytest.mark.parametrize("period", [12, None])
-def test_theta_point_forecast_matches_statsmodels(period):
-    values = seasonal_values(60)
-    reference = ThetaModel(
+def statsmodels_theta(values: np.ndarray, period: int | None):
+    """Return statsmodels' ThetaModel fit that the forecaster's Theta reproduces."""
+    return ThetaModel(
         values,
         period=period,
         deseasonalize=period is not None,
         use_test=False,
         method="multiplicative" if period else "additive",
     ).fit()
+
+
+@pytest.mark.parametrize("period", [12, None])
+def test_theta_point_forecast_matches_statsmodels(period):
+    values = seasonal_values(60)
+    reference = statsmodels_theta(values, period)
 
     forecast = monthly_forecast.theta_point_forecast(values, period, 18)
 
@@ -448,13 +453,7 @@ def test_theta_point_forecast_matches_statsmodels(period):
 @pytest.mark.parametrize("period", [12, None])
 def test_theta_intervals_match_statsmodels(period):
     values = seasonal_values(60)
-    reference = ThetaModel(
-        values,
-        period=period,
-        deseasonalize=period is not None,
-        use_test=False,
-        method="multiplicative" if period else "additive",
-    ).fit()
+    reference = statsmodels_theta(values, period)
     bounds = np.asarray(reference.prediction_intervals(18, alpha=0.05), dtype=float)
 
     prediction = monthly_forecast._theta_candidate(values, 12, period is not None).predict(18)
