@@ -13,6 +13,7 @@ Subcommands:
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import logging
 import os
 import re
@@ -308,15 +309,23 @@ def command_demo(args: argparse.Namespace) -> int:
         )
         return result.returncode
     print(f"cohortintel: Airflow's task logs of these runs are in {log_path}", flush=True)
-    print(_summary_text(server, names, settings))
+    print(_summary_text(server, names, settings, parse_month(last)))
     return 0
 
 
-def _summary_text(server: PostgresServer, names: DatabaseNames, settings: Settings) -> str:
+def _summary_text(
+    server: PostgresServer,
+    names: DatabaseNames,
+    settings: Settings,
+    through_month: dt.date | None = None,
+) -> str:
+    """Return the summary of the warehouse, or of the runs up to ``through_month``."""
     warehouse_dsn = server.database_dsn(names.warehouse)
-    with db.transaction(warehouse_dsn) as cur:
-        cur.execute("select max(occurred_month) from core.transactions")
-        (last_month,) = cur.fetchone()
+    last_month = through_month
+    if last_month is None:
+        with db.transaction(warehouse_dsn) as cur:
+            cur.execute("select max(occurred_month) from core.transactions")
+            (last_month,) = cur.fetchone()
     charts = sorted(chart_dir(settings, last_month).glob("*.png")) if last_month else []
     return report.summary(
         server.database_dsn(names.source),
@@ -326,6 +335,7 @@ def _summary_text(server: PostgresServer, names: DatabaseNames, settings: Settin
         settings.output_dir / "data_docs" / f"{last_month:%Y-%m}" / "index.html"
         if last_month
         else None,
+        through_month,
     )
 
 

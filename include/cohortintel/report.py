@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 from cohortintel import db
@@ -127,13 +128,20 @@ PERIOD_NAMES = {"day": "trading days", "week": "weeks", "month": "months"}
 PERIOD_FORMATS = {"day": "%a %Y-%m-%d", "week": "week of %Y-%m-%d", "month": "%Y-%m"}
 
 
-def latest_forecasts(warehouse_dsn: str, days_shown: int = 6) -> list[str]:
-    """Return the newest model per series and grain with its first forecast periods and total."""
+def latest_forecasts(
+    warehouse_dsn: str, days_shown: int = 6, through_month: dt.date | None = None
+) -> list[str]:
+    """Return the newest model per series and grain with its first forecast periods and total.
+
+    With ``through_month``, models as of a later month are left out.
+    """
     models = _fetch(
         warehouse_dsn,
         "select distinct on (series_id, grain) series_id, grain, as_of_month, status,"
         " failure_reason, model_spec, reason, n_obs, training_start, training_end"
-        " from marts.forecast_model order by series_id, grain, as_of_month desc",
+        " from marts.forecast_model where %s::date is null or as_of_month <= %s"
+        " order by series_id, grain, as_of_month desc",
+        (through_month, through_month),
     )
     if not models:
         return ["(no forecasts yet: forecasts train only on closed months, and none is closed yet)"]
@@ -164,13 +172,17 @@ def latest_forecasts(warehouse_dsn: str, days_shown: int = 6) -> list[str]:
     return lines
 
 
-def monthly_forecasts(warehouse_dsn: str) -> list[str]:
-    """Return the newest model of every external monthly series, one line each."""
+def monthly_forecasts(warehouse_dsn: str, through_month: dt.date | None = None) -> list[str]:
+    """Return the newest model of every external monthly series, one line each.
+
+    With ``through_month``, models as of a later month are left out.
+    """
     models = _fetch(
         warehouse_dsn,
         "select distinct on (series_id) series_id, as_of_month, status, model_spec,"
         " failure_reason, champion_mape, seasonal_naive_mape from marts.monthly_forecast_model"
-        " order by series_id, as_of_month desc",
+        " where %s::date is null or as_of_month <= %s order by series_id, as_of_month desc",
+        (through_month, through_month),
     )
     if not models:
         return ["(no monthly sales series in the source)"]
@@ -188,17 +200,37 @@ def monthly_forecasts(warehouse_dsn: str) -> list[str]:
     return lines
 
 
+def _later_months_note(warehouse_dsn: str, through_month: dt.date | None) -> list[str]:
+    """Return a note when earlier runs loaded months after the last run's month."""
+    if through_month is None:
+        return []
+    ((last_loaded,),) = _fetch(warehouse_dsn, "select max(occurred_month) from core.transactions")
+    if last_loaded is None or last_loaded <= through_month:
+        return []
+    return [
+        f"  The runs ended with {through_month:%Y-%m}, but earlier runs loaded months up to "
+        f"{last_loaded:%Y-%m}. The row counts and the cohort tables include those months; "
+        f"the forecasts below are those of {through_month:%Y-%m} and before."
+    ]
+
+
 def summary(
     source_dsn: str,
     warehouse_dsn: str,
     source_table: str,
     chart_paths: list[Path],
     data_docs: Path | None = None,
+    through_month: dt.date | None = None,
 ) -> str:
-    """Return the whole demo summary as text."""
+    """Return the whole demo summary as text.
+
+    With ``through_month``, the month of the last run, the forecast sections
+    leave out models of later months, which earlier runs may have left.
+    """
     sections = [
         "== Rows ==",
         *row_counts(source_dsn, warehouse_dsn, source_table),
+        *_later_months_note(warehouse_dsn, through_month),
         "",
         "== Customer retention by cohort (share of the cohort active in month k) ==",
         *retention_matrix(warehouse_dsn),
@@ -210,10 +242,10 @@ def summary(
         *at_risk_section(warehouse_dsn),
         "",
         "== Latest sales forecasts (net revenue per period, GBP) ==",
-        *latest_forecasts(warehouse_dsn),
+        *latest_forecasts(warehouse_dsn, through_month=through_month),
         "",
         "== Monthly sales series (champion model of the newest run) ==",
-        *monthly_forecasts(warehouse_dsn),
+        *monthly_forecasts(warehouse_dsn, through_month),
         "",
         "== Where the results are ==",
         f"Warehouse: {db.redact_dsn(warehouse_dsn)}",

@@ -454,6 +454,26 @@ def test_charts_and_summary_per_series(shop_dsn, tmp_path: Path):
     assert lines[total + 6] == "  next 4 months in total: 348"
 
 
+def test_summary_of_earlier_run_leaves_out_later_models(shop_dsn):
+    forecast_sales(shop_dsn, JANUARY, settings("month", top=0), "run-jan", interval(JANUARY))
+    forecast_sales(shop_dsn, FEBRUARY, settings("month", top=0), "run-feb", interval(FEBRUARY))
+
+    newest = report.latest_forecasts(shop_dsn)
+    through_january = report.latest_forecasts(shop_dsn, through_month=JANUARY)
+
+    assert newest[0].startswith("Series total (month), as of 2011-02:")
+    assert through_january[0].startswith("Series total (month), as of 2011-01:")
+
+
+def test_summary_names_months_loaded_after_the_runs(shop_dsn):
+    # The shop's transactions run to March 2011.
+    text = report.summary(shop_dsn, shop_dsn, "core.transactions", [], None, JANUARY)
+    assert "The runs ended with 2011-01, but earlier runs loaded months up to 2011-03." in text
+    assert "earlier runs loaded" not in report.summary(
+        shop_dsn, shop_dsn, "core.transactions", [], None, dt.date(2011, 3, 1)
+    )
+
+
 def test_api_serves_country_forecast_with_actuals(shop_dsn):
     from fastapi.testclient import TestClient
 
