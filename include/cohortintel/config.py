@@ -176,6 +176,49 @@ def parse_weekdays(raw: str) -> tuple[int, ...]:
     return tuple(sorted(set(days)))
 
 
+def parse_annual_closures(raw: str) -> tuple[tuple[tuple[int, int], tuple[int, int]], ...]:
+    """Parse "12-24..01-02,08-01" into ((month, day), (month, day)) closures, first and last day.
+
+    A single MM-DD is a one-day closure; a range whose last day comes before its
+    first in the calendar runs over the year end.
+    """
+    closures = []
+    for part in raw.split(","):
+        text = part.strip()
+        if not text:
+            continue
+        first, separator, last = text.partition("..")
+        bounds = []
+        for bound in (first, last if separator else first):
+            match = re.fullmatch(r"(\d{2})-(\d{2})", bound.strip())
+            try:
+                if match is None:
+                    raise ValueError
+                # 2000 is a leap year, so 02-29 is accepted.
+                day = dt.date(2000, int(match[1]), int(match[2]))
+            except ValueError:
+                raise ConfigError(
+                    f"Invalid closure {text!r} in COHORTINTEL_ANNUAL_CLOSURES: {bound.strip()!r} "
+                    "is not a month and day; write MM-DD or MM-DD..MM-DD, as in '12-24..01-02'."
+                ) from None
+            bounds.append((day.month, day.day))
+        closures.append((bounds[0], bounds[1]))
+    return tuple(closures)
+
+
+def validate_holiday_calendar(value: str, setting: str) -> str:
+    """Check a holiday calendar such as "GB-ENG" against the holidays package; empty is none."""
+    if not value:
+        return value
+    from cohortintel.forecast import holiday_dates
+
+    try:
+        holiday_dates(value, [2000])
+    except ValueError as error:
+        raise ConfigError(f"Invalid {setting}: {error}") from None
+    return value.upper()
+
+
 def validate_qualified_name(value: str, setting: str) -> str:
     """Check that a table name from configuration is a plain ``[schema.]table`` identifier."""
     if not _QUALIFIED_NAME.match(value):
@@ -231,6 +274,10 @@ class Settings:
     segment_column: str = "country"
     non_trading_weekdays: tuple[int, ...] = (5,)
     season_length: int = 6
+    # Days the shop is known in advance to be closed: public holidays of a
+    # calendar of the holidays package, and yearly closures as (month, day) ranges.
+    holiday_calendar: str = "GB-ENG"
+    annual_closures: tuple[tuple[tuple[int, int], tuple[int, int]], ...] = (((12, 24), (1, 2)),)
     # Sales series of the transactions: their grain, and how many of the countries
     # with the most net revenue get a series of their own next to the total.
     sales_grain: str = "day"
@@ -302,6 +349,10 @@ class Settings:
             segment_column=_env_choice("SEGMENT_COLUMN", "country", SEGMENT_COLUMNS),
             non_trading_weekdays=non_trading,
             season_length=7 - len(non_trading),
+            holiday_calendar=validate_holiday_calendar(
+                _env("HOLIDAY_CALENDAR", "GB-ENG"), "COHORTINTEL_HOLIDAY_CALENDAR"
+            ),
+            annual_closures=parse_annual_closures(_env("ANNUAL_CLOSURES", "12-24..01-02")),
             sales_grain=sales_grain,
             sales_top_countries=_env_int("SALES_TOP_COUNTRIES", 0),
             forecast_horizon=_env_int(

@@ -135,3 +135,95 @@ def validate_horizon(horizon: pd.DatetimeIndex, last_date: pd.Timestamp, series_
             f"horizon starts on {horizon[0].date()}, which is not after the last date "
             f"{last_date.date()} of series {series_id!r}. Build it with next_trading_days."
         )
+
+
+# A yearly closure as (month, day) of its first and last day; it may run over the year end.
+AnnualClosure = tuple[tuple[int, int], tuple[int, int]]
+
+
+def closure_days(
+    start: datetime.date,
+    end: datetime.date,
+    holiday_calendar: str = "",
+    annual_closures: Sequence[AnnualClosure] = (),
+) -> pd.DatetimeIndex:
+    """Return the days in [start, end] on which the shop is known in advance to be closed.
+
+    Those are the public holidays of ``holiday_calendar`` and the days inside
+    any of ``annual_closures``. The calendar is a country code of the
+    ``holidays`` package with an optional subdivision after a hyphen, as in
+    "GB-ENG". An empty calendar adds no holidays.
+    """
+    if start > end:
+        return pd.DatetimeIndex([])
+    days = pd.date_range(start, end, freq="D")
+    closed = np.zeros(len(days), dtype=bool)
+    if holiday_calendar:
+        public_holidays = holiday_dates(holiday_calendar, range(start.year, end.year + 1))
+        closed |= days.isin(pd.DatetimeIndex(sorted(public_holidays)))
+    month_day = days.month * 100 + days.day
+    for (first_month, first_day), (last_month, last_day) in annual_closures:
+        first, last = first_month * 100 + first_day, last_month * 100 + last_day
+        if first <= last:
+            closed |= (month_day >= first) & (month_day <= last)
+        else:
+            closed |= (month_day >= first) | (month_day <= last)
+    return days[closed]
+
+
+def holiday_dates(holiday_calendar: str, years: Sequence[int]) -> dict[datetime.date, str]:
+    """Return the public holidays of a calendar such as "GB-ENG" in the given years, with names.
+
+    Raises:
+        ValueError: the ``holidays`` package has no such country or subdivision.
+    """
+    import holidays
+
+    country, _, subdivision = holiday_calendar.upper().partition("-")
+    supported = holidays.list_supported_countries()
+    if country not in supported:
+        raise ValueError(
+            f"the holiday calendar {holiday_calendar!r} is not a country of the holidays "
+            "package. Use an ISO 3166 country code such as 'GB' or 'DE'."
+        )
+    if subdivision and subdivision not in supported[country]:
+        raise ValueError(
+            f"the holiday calendar {holiday_calendar!r} is not a subdivision of {country} in "
+            f"the holidays package. Use the country alone or one of "
+            f"{', '.join(f'{country}-{code}' for code in supported[country])}."
+        )
+    return dict(holidays.country_holidays(country, subdiv=subdivision or None, years=years))
+
+
+def fill_closed_days(
+    series: pd.Series, closed: pd.DatetimeIndex, season_length: int
+) -> tuple[pd.Series, pd.DatetimeIndex]:
+    """Replace the 0 of each closed trading day by what an open day would have sold.
+
+    A closure is not a day without demand, and its 0 would teach a weekly model a
+    dip that never recurs at that place in the week. A closed day takes the mean
+    of the same trading weekday in the nearest open week before it and the nearest
+    open week after it, or of the one that exists. Returns the filled series and
+    the days that were filled; a day with no open day of its weekday keeps its value.
+    """
+    is_closed = series.index.isin(closed)
+    if not is_closed.any():
+        return series, pd.DatetimeIndex([])
+    values = series.to_numpy(dtype=float)
+    filled = values.copy()
+    filled_positions = []
+    for position in np.flatnonzero(is_closed):
+        neighbours = []
+        for step in (-season_length, season_length):
+            other = position + step
+            while 0 <= other < len(values) and is_closed[other]:
+                other += step
+            if 0 <= other < len(values):
+                neighbours.append(values[other])
+        if neighbours:
+            filled[position] = float(np.mean(neighbours))
+            filled_positions.append(position)
+    return (
+        pd.Series(filled, index=series.index, name=series.name),
+        series.index[filled_positions],
+    )

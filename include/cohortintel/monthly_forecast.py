@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -730,6 +730,7 @@ def fit_trading_day_forecast(
     season_length: int = 6,
     warm_start: WarmStart | None = None,
     nonnegative: bool = True,
+    closed_days: pd.DatetimeIndex | None = None,
 ) -> MonthlyForecast:
     """Select, backtest and forecast a daily series on the calendar of trading days.
 
@@ -740,6 +741,11 @@ def fit_trading_day_forecast(
     start are those of fit_monthly_forecast, counted in trading days, except
     that a seasonal model needs min_trading_day_observations days.
 
+    ``closed_days`` are days on which the shop was or will be closed. Those in
+    the series are filled by ``forecast.fill_closed_days`` before fitting, and
+    those in the horizon are forecast as 0 with zero-width intervals; a warning
+    names both.
+
     Raises:
         TypeError: ``series`` is not a numeric Series with a DatetimeIndex, or
             ``horizon`` is not a DatetimeIndex.
@@ -749,8 +755,11 @@ def fit_trading_day_forecast(
     """
     if season_length < 2:
         raise ValueError(f"season_length must be 2 or more, got {season_length}")
-    values = forecast.validated_values(series, series_id)
+    forecast.validated_values(series, series_id)
     forecast.validate_horizon(horizon, series.index[-1], series_id)
+    closed = closed_days if closed_days is not None else pd.DatetimeIndex([])
+    filled_series, filled_days = forecast.fill_closed_days(series, closed, season_length)
+    values = filled_series.to_numpy(dtype=float)
     base = {
         "series_id": series_id,
         "training_start": series.index[0],
@@ -758,7 +767,7 @@ def fit_trading_day_forecast(
         "n_obs": len(values),
         "filled_periods": (),
     }
-    return _forecast_values(
+    result = _forecast_values(
         values,
         horizon,
         season_length,
@@ -769,6 +778,41 @@ def fit_trading_day_forecast(
         "trading day",
         min_trading_day_observations(season_length),
     )
+    return _close_horizon_days(result, filled_days, horizon[horizon.isin(closed)])
+
+
+def _close_horizon_days(
+    result: MonthlyForecast, filled_days: pd.DatetimeIndex, closed_horizon: pd.DatetimeIndex
+) -> MonthlyForecast:
+    """Set the forecast of closed horizon days to 0 and note the filled and closed days."""
+    notes = list(result.warnings)
+    if len(filled_days):
+        notes.append(
+            f"{_day_count(filled_days)} closed in the training data "
+            f"({_day_span(filled_days)}) took the mean of the same weekday in the nearest "
+            "open weeks"
+        )
+    frame = result.forecast
+    if len(closed_horizon):
+        frame = frame.copy()
+        closed_rows = pd.DatetimeIndex(frame["period_start"]).isin(closed_horizon)
+        frame.loc[closed_rows, list(FORECAST_COLUMNS[1:])] = 0.0
+        notes.append(
+            f"the shop is closed on {_day_count(closed_horizon)} of the horizon "
+            f"({_day_span(closed_horizon)}), forecast as 0"
+        )
+    if len(notes) == len(result.warnings):
+        return result
+    return replace(result, warnings=tuple(notes), forecast=frame)
+
+
+def _day_count(days: pd.DatetimeIndex) -> str:
+    return f"{len(days)} day" if len(days) == 1 else f"{len(days)} days"
+
+
+def _day_span(days: pd.DatetimeIndex) -> str:
+    first, last = days.min().date(), days.max().date()
+    return f"{first}" if first == last else f"{first} to {last}"
 
 
 def _forecast_values(

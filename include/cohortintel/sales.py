@@ -28,7 +28,7 @@ import pandas as pd
 from cohortintel import db
 from cohortintel.autosarima import NoSarimaFitError
 from cohortintel.config import Settings
-from cohortintel.forecast import next_trading_days
+from cohortintel.forecast import closure_days, next_trading_days
 from cohortintel.monthly_forecast import (
     MonthlyForecast,
     WarmStart,
@@ -333,8 +333,39 @@ def stage_forecast(
         )
 
 
+def closed_days(warehouse_dsn: str, as_of_month: dt.date, settings: Settings) -> pd.DatetimeIndex:
+    """Return the shop's closures up to the end of ``as_of_month`` and over the next months.
+
+    Past closures are the trading days with no source line at all
+    (``marts.sales_daily.is_closed``); closures ahead come from
+    COHORTINTEL_HOLIDAY_CALENDAR and COHORTINTEL_ANNUAL_CLOSURES. Those settings
+    do not apply to the past, where the data shows whether the shop opened.
+    """
+    next_month = add_months(as_of_month, 1)
+    with db.transaction(warehouse_dsn) as cur:
+        cur.execute(
+            "select period_start from marts.sales_daily where series_id = %s and is_closed"
+            " and period_start < %s order by period_start",
+            (TOTAL_SERIES, next_month),
+        )
+        past = [pd.Timestamp(day) for (day,) in cur.fetchall()]
+    # A week has at least one trading day, so the horizon ends within this many days.
+    horizon_end = next_month + dt.timedelta(days=7 * (settings.forecast_horizon + 1))
+    ahead = closure_days(
+        next_month,
+        horizon_end,
+        settings.holiday_calendar,
+        settings.annual_closures,
+    )
+    return pd.DatetimeIndex(past).append(ahead)
+
+
 def _fit_day(
-    series: pd.Series, series_id: str, settings: Settings, warm_start: WarmStart | None
+    series: pd.Series,
+    series_id: str,
+    settings: Settings,
+    warm_start: WarmStart | None,
+    closed: pd.DatetimeIndex,
 ) -> tuple[dict, pd.DataFrame]:
     horizon = next_trading_days(
         series.index[-1].date(), settings.forecast_horizon, settings.non_trading_weekdays
@@ -345,6 +376,7 @@ def _fit_day(
         series_id=series_id,
         season_length=settings.season_length,
         warm_start=warm_start,
+        closed_days=closed,
     )
     return period_model_row(result, "day"), result.forecast
 
@@ -397,7 +429,8 @@ def fit_series(
                 )
             warm_start = previous[1] if previous else None
             if grain == "day":
-                columns, forecast = _fit_day(series, series_id, settings, warm_start)
+                closed = closed_days(warehouse_dsn, as_of_month, settings)
+                columns, forecast = _fit_day(series, series_id, settings, warm_start, closed)
             else:
                 columns, forecast = _fit_period(series, series_id, settings, warm_start)
             reason = None

@@ -50,8 +50,8 @@ def series_dsn(warehouse_dsn: str) -> str:
 def days(dsn: str) -> dict[dt.date, tuple]:
     rows = fetch(
         dsn,
-        "select period_start, net_revenue, orders, is_trading_day, is_complete_period"
-        " from marts.sales_daily where series_id = 'total'",
+        "select period_start, net_revenue, orders, is_trading_day, is_complete_period,"
+        " is_closed from marts.sales_daily where series_id = 'total'",
     )
     return {row[0]: row[1:] for row in rows}
 
@@ -79,6 +79,31 @@ def test_adjustments_and_free_items_left_out(series_dsn):
 def test_saturday_is_not_trading_day(series_dsn):
     assert days(series_dsn)[dt.date(2011, 3, 5)][2] is False
     assert days(series_dsn)[dt.date(2011, 3, 7)][2] is True
+
+
+def test_day_without_any_line_is_closure(series_dsn):
+    table = days(series_dsn)
+    assert table[dt.date(2011, 3, 2)][4] is True
+    # A free item on 10 March and an adjustment on 11 March show the shop was open.
+    assert table[dt.date(2011, 3, 10)][4] is False
+    assert table[dt.date(2011, 3, 11)][4] is False
+    # A Saturday is off the trading calendar rather than a closure.
+    assert table[dt.date(2011, 3, 5)][4] is False
+
+
+def test_closures_filled_in_training_and_zero_in_horizon(series_dsn):
+    fit_forecasts(series_dsn, MARCH, Settings(), "run-1", INTERVAL)
+    publish_forecasts(series_dsn, MARCH)
+    (warnings,) = fetch(series_dsn, "select warnings from marts.forecast_model")[0]
+    # No line on 2 March or on 6 to 9 and 13 March, so 6 trading days were closed.
+    assert "6 days closed in the training data (2011-03-02 to 2011-03-13)" in " ".join(warnings)
+    forecasts = dict(
+        fetch(series_dsn, "select period_start, forecast::float from marts.sales_forecast")
+    )
+    # Good Friday, Easter Monday and the royal wedding fall in the 26 days ahead.
+    holidays = [dt.date(2011, 4, 22), dt.date(2011, 4, 25), dt.date(2011, 4, 29)]
+    assert [forecasts[day] for day in holidays] == [0.0, 0.0, 0.0]
+    assert sum(value == 0.0 for value in forecasts.values()) == 3
 
 
 def test_open_month_stops_at_last_day_with_data(series_dsn):

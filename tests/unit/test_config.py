@@ -22,6 +22,27 @@ def test_defaults_match_online_retail(monkeypatch):
     assert settings.start_month == dt.date(2010, 12, 1)
 
 
+def test_closures_default_to_the_shop_in_england(monkeypatch):
+    monkeypatch.delenv("COHORTINTEL_HOLIDAY_CALENDAR", raising=False)
+    monkeypatch.delenv("COHORTINTEL_ANNUAL_CLOSURES", raising=False)
+    settings = Settings.from_env()
+    assert settings.holiday_calendar == "GB-ENG"
+    assert settings.annual_closures == (((12, 24), (1, 2)),)
+
+
+def test_empty_closure_settings_turn_closures_off(monkeypatch):
+    monkeypatch.setenv("COHORTINTEL_HOLIDAY_CALENDAR", "")
+    monkeypatch.setenv("COHORTINTEL_ANNUAL_CLOSURES", "")
+    settings = Settings.from_env()
+    assert settings.holiday_calendar == ""
+    assert settings.annual_closures == ()
+
+
+def test_annual_closures_parsed(monkeypatch):
+    monkeypatch.setenv("COHORTINTEL_ANNUAL_CLOSURES", "12-24..01-02, 02-29")
+    assert Settings.from_env().annual_closures == (((12, 24), (1, 2)), ((2, 29), (2, 29)))
+
+
 def test_weekday_names_parsed():
     assert parse_weekdays("sat, Sunday") == (5, 6)
     assert parse_weekdays("") == ()
@@ -65,6 +86,10 @@ def test_season_follows_trading_week(monkeypatch):
         ("SALES_GRAIN", "quarter", "day, week, month"),
         ("SALES_TOP_COUNTRIES", "-1", "below the minimum"),
         ("SALES_TOP_COUNTRIES", "five", "not an integer"),
+        ("HOLIDAY_CALENDAR", "ZZ", "is not a country"),
+        ("HOLIDAY_CALENDAR", "GB-XX", "GB-ENG"),
+        ("ANNUAL_CLOSURES", "12-24..13-02", "'13-02' is not a month and day"),
+        ("ANNUAL_CLOSURES", "christmas", "MM-DD..MM-DD"),
     ],
 )
 def test_invalid_setting_named(monkeypatch, name, value, fragment):

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from cohortintel import autosarima
-from cohortintel.forecast import next_trading_days, trading_days
+from cohortintel.forecast import closure_days, fill_closed_days, next_trading_days, trading_days
 from cohortintel.monthly_forecast import (
     FORECAST_COLUMNS,
     MonthlyForecast,
@@ -354,3 +354,109 @@ def test_empty_horizon_rejected():
 
     with pytest.raises(ValueError, match="horizon is empty"):
         fit_trading_day_forecast(series, horizon_after(series, 0))
+
+
+CHRISTMAS = (((12, 24), (1, 2)),)
+
+
+def test_public_holidays_of_england_around_new_year():
+    days = closure_days(datetime.date(2011, 12, 20), datetime.date(2012, 1, 5), "GB-ENG")
+    # 25 December 2011 and 1 January 2012 fall on Sundays, so the Tuesday
+    # after Christmas and the Monday after New Year are the substitute days.
+    expected = ["2011-12-25", "2011-12-26", "2011-12-27", "2012-01-01", "2012-01-02"]
+    assert days.equals(pd.DatetimeIndex(expected))
+
+
+def test_one_off_public_holiday_included():
+    days = closure_days(datetime.date(2011, 4, 26), datetime.date(2011, 5, 3), "GB-ENG")
+    # The royal wedding of 29 April 2011, then the May bank holiday.
+    assert days.equals(pd.DatetimeIndex(["2011-04-29", "2011-05-02"]))
+
+
+def test_annual_closure_over_year_end():
+    days = closure_days(datetime.date(2011, 12, 22), datetime.date(2012, 1, 4), "", CHRISTMAS)
+    assert days.equals(pd.date_range("2011-12-24", "2012-01-02"))
+
+
+def test_annual_closure_within_year():
+    days = closure_days(
+        datetime.date(2011, 7, 1), datetime.date(2012, 8, 31), "", (((8, 1), (8, 2)),)
+    )
+    assert days.equals(pd.DatetimeIndex(["2011-08-01", "2011-08-02", "2012-08-01", "2012-08-02"]))
+
+
+def test_no_closures_configured():
+    assert len(closure_days(datetime.date(2011, 12, 1), datetime.date(2011, 12, 31))) == 0
+
+
+@pytest.mark.parametrize(
+    ("calendar", "fragment"),
+    [("XX", "is not a country"), ("GB-XYZ", "GB-ENG, GB-NIR, GB-SCT, GB-WLS")],
+)
+def test_unknown_holiday_calendar_named(calendar, fragment):
+    with pytest.raises(ValueError) as caught:
+        closure_days(datetime.date(2011, 12, 1), datetime.date(2011, 12, 31), calendar)
+    assert repr(calendar) in str(caught.value)
+    assert fragment in str(caught.value)
+
+
+def test_closed_day_takes_mean_of_same_weekday():
+    series = make_series(np.resize(WEEKLY_PATTERN, 18))
+    series.iloc[8] = 0.0
+    filled, days = fill_closed_days(series, series.index[[8]], 6)
+    # Position 8 is weekday 2 of the pattern; days 2 and 14 are open and sold 160.
+    assert filled.iloc[8] == 160.0
+    assert days.equals(series.index[[8]])
+    assert filled.drop(series.index[8]).equals(series.drop(series.index[8]))
+
+
+def test_closure_longer_than_a_week_reaches_open_weeks():
+    values = np.arange(1.0, 25.0)
+    series = make_series(values)
+    closed = series.index[6:14]
+    filled, days = fill_closed_days(series, closed, 6)
+    # Day 7 is closed and day 13 too, so day 7 takes the mean of day 1 (2.0) and day 19 (20.0).
+    assert filled.iloc[7] == 11.0
+    # Day 12 looks back to day 0 (1.0) and on to day 18 (19.0).
+    assert filled.iloc[12] == 10.0
+    assert len(days) == 8
+
+
+def test_closure_at_the_end_takes_the_week_before():
+    series = make_series(np.resize(WEEKLY_PATTERN, 12))
+    filled, _ = fill_closed_days(series, series.index[[11]], 6)
+    assert filled.iloc[11] == WEEKLY_PATTERN[5]
+
+
+def test_closed_weekday_without_open_day_kept():
+    series = make_series([5.0, 0.0, 7.0, 8.0])
+    filled, days = fill_closed_days(series, series.index[[1]], 6)
+    assert filled.equals(series)
+    assert len(days) == 0
+
+
+def test_closed_days_filled_before_fit_and_zero_ahead():
+    series = weekly_series(96)
+    closed_history = series.index[[40, 41, 47]]
+    closed_values = series.copy()
+    closed_values[closed_history] = 0.0
+    horizon = horizon_after(series, 12)
+    closed_ahead = horizon[[3, 4]]
+    filled, _ = fill_closed_days(closed_values, closed_history, 6)
+
+    result = fit_trading_day_forecast(
+        closed_values, horizon, closed_days=closed_history.append(closed_ahead)
+    )
+    reference = fit_trading_day_forecast(filled, horizon)
+
+    assert result.model_spec == reference.model_spec
+    frame, expected = result.forecast, reference.forecast
+    closed_rows = frame["period_start"].isin(closed_ahead)
+    assert (frame.loc[closed_rows, list(FORECAST_COLUMNS[1:])] == 0.0).all().all()
+    assert frame[~closed_rows].equals(expected[~closed_rows])
+    assert (frame.loc[~closed_rows, "forecast"] > 0).all()
+    assert any("3 days closed in the training data" in note for note in result.warnings)
+    assert any(
+        f"closed on 2 days of the horizon ({horizon[3].date()} to {horizon[4].date()})" in note
+        for note in result.warnings
+    )

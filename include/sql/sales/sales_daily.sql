@@ -3,7 +3,8 @@
 -- 0 where nothing sold. Days before the first transaction and, in a month that is
 -- not closed yet, days after the last one are unknown rather than 0, so they get
 -- no row. Every series shares the shop's calendar, so a country has 0 on the days
--- before its first sale.
+-- before its first sale. A trading day with no source line at all is flagged as a
+-- closure of the whole shop.
 -- grain: one row per (series_id, period_start); series_id 'total' is all sales and
 -- 'country:<name>' the sales of one of the countries passed in
 delete from marts.sales_daily;
@@ -18,7 +19,10 @@ bounds as (
 ),
 
 calendar as (
-    select day::date as period_start
+    select
+        day::date as period_start,
+        extract(isodow from day)::integer <> all(%(non_trading_isodow)s::integer[])
+            as is_trading_day
     from bounds
     left join ops.month_status on bounds.last_month = month_status.month
     cross join lateral generate_series(
@@ -30,6 +34,11 @@ calendar as (
         end,
         interval '1 day'
     ) as day
+),
+
+open_days as (
+    select distinct (occurred_at at time zone %(business_timezone)s)::date as period_start
+    from core.transactions
 ),
 
 segments as (
@@ -68,23 +77,25 @@ final as (
         coalesce(daily.purchase_revenue, 0) as purchase_revenue,
         coalesce(daily.return_revenue, 0) as return_revenue,
         coalesce(daily.orders, 0) as orders,
-        extract(isodow from calendar.period_start)::integer <> all(%(non_trading_isodow)s::integer[])
-            as is_trading_day,
+        calendar.is_trading_day,
+        calendar.is_trading_day and open_days.period_start is null as is_closed,
         coalesce(month_status.is_complete, false) as is_complete_period
     from calendar
     cross join segments
     left join daily
         on segments.series_id = daily.series_id
         and calendar.period_start = daily.period_start
+    left join open_days
+        on calendar.period_start = open_days.period_start
     left join ops.month_status
         on date_trunc('month', calendar.period_start)::date = month_status.month
 )
 
 insert into marts.sales_daily (
     series_id, period_start, net_revenue, purchase_revenue, return_revenue, orders,
-    is_trading_day, is_complete_period
+    is_trading_day, is_closed, is_complete_period
 )
 select
     series_id, period_start, net_revenue, purchase_revenue, return_revenue, orders,
-    is_trading_day, is_complete_period
+    is_trading_day, is_closed, is_complete_period
 from final;
