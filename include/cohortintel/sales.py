@@ -333,31 +333,20 @@ def stage_forecast(
         )
 
 
-def closed_days(warehouse_dsn: str, as_of_month: dt.date, settings: Settings) -> pd.DatetimeIndex:
-    """Return the shop's closures up to the end of ``as_of_month`` and over the next months.
+def past_closures(warehouse_dsn: str, as_of_month: dt.date) -> pd.DatetimeIndex:
+    """Return the trading days up to the end of ``as_of_month`` on which the shop was closed.
 
-    Past closures are the trading days with no source line at all
-    (``marts.sales_daily.is_closed``); closures ahead come from
-    COHORTINTEL_HOLIDAY_CALENDAR and COHORTINTEL_ANNUAL_CLOSURES. Those settings
-    do not apply to the past, where the data shows whether the shop opened.
+    Those are the days with no source line at all (``marts.sales_daily.is_closed``).
+    COHORTINTEL_HOLIDAY_CALENDAR and COHORTINTEL_ANNUAL_CLOSURES apply only to the
+    days ahead, because in the past the data shows whether the shop opened.
     """
-    next_month = add_months(as_of_month, 1)
     with db.transaction(warehouse_dsn) as cur:
         cur.execute(
             "select period_start from marts.sales_daily where series_id = %s and is_closed"
             " and period_start < %s order by period_start",
-            (TOTAL_SERIES, next_month),
+            (TOTAL_SERIES, add_months(as_of_month, 1)),
         )
-        past = [pd.Timestamp(day) for (day,) in cur.fetchall()]
-    # A week has at least one trading day, so the horizon ends within this many days.
-    horizon_end = next_month + dt.timedelta(days=7 * (settings.forecast_horizon + 1))
-    ahead = closure_days(
-        next_month,
-        horizon_end,
-        settings.holiday_calendar,
-        settings.annual_closures,
-    )
-    return pd.DatetimeIndex(past).append(ahead)
+        return pd.DatetimeIndex([pd.Timestamp(day) for (day,) in cur.fetchall()])
 
 
 def _fit_day(
@@ -370,13 +359,24 @@ def _fit_day(
     horizon = next_trading_days(
         series.index[-1].date(), settings.forecast_horizon, settings.non_trading_weekdays
     )
+    closed_ahead = closure_days(
+        horizon[0].date(), horizon[-1].date(), settings.holiday_calendar, settings.annual_closures
+    )
+    log.info(
+        "Series %s: %s trading days of the training data are closures; %s of the %s days "
+        "ahead are closures and get 0",
+        series_id,
+        int(series.index.isin(closed).sum()),
+        int(horizon.isin(closed_ahead).sum()),
+        len(horizon),
+    )
     result = fit_trading_day_forecast(
         series,
         horizon,
         series_id=series_id,
         season_length=settings.season_length,
         warm_start=warm_start,
-        closed_days=closed,
+        closed_days=closed.append(closed_ahead),
     )
     return period_model_row(result, "day"), result.forecast
 
@@ -429,7 +429,7 @@ def fit_series(
                 )
             warm_start = previous[1] if previous else None
             if grain == "day":
-                closed = closed_days(warehouse_dsn, as_of_month, settings)
+                closed = past_closures(warehouse_dsn, as_of_month)
                 columns, forecast = _fit_day(series, series_id, settings, warm_start, closed)
             else:
                 columns, forecast = _fit_period(series, series_id, settings, warm_start)

@@ -91,9 +91,11 @@ def test_day_without_any_line_is_closure(series_dsn):
     assert table[dt.date(2011, 3, 5)][4] is False
 
 
-def test_closures_filled_in_training_and_zero_in_horizon(series_dsn):
-    fit_forecasts(series_dsn, MARCH, Settings(), "run-1", INTERVAL)
-    publish_forecasts(series_dsn, MARCH)
+# April is not closed yet, so its run also trains up to 31 March and forecasts from 1 April.
+@pytest.mark.parametrize("as_of_month", [MARCH, APRIL])
+def test_closures_filled_in_training_and_zero_in_horizon(series_dsn, as_of_month):
+    fit_forecasts(series_dsn, as_of_month, Settings(), "run-1", INTERVAL)
+    publish_forecasts(series_dsn, as_of_month)
     (warnings,) = fetch(series_dsn, "select warnings from marts.forecast_model")[0]
     # No line on 2 March or on 6 to 9 and 13 March, so 6 trading days were closed.
     assert "6 days closed in the training data (2011-03-02 to 2011-03-13)" in " ".join(warnings)
