@@ -12,8 +12,11 @@ import datetime as dt
 import os
 import re
 import zoneinfo
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import holidays
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SQL_DIR = PROJECT_ROOT / "include" / "sql"
@@ -206,12 +209,32 @@ def parse_annual_closures(raw: str) -> tuple[tuple[tuple[int, int], tuple[int, i
     return tuple(closures)
 
 
+def holiday_dates(holiday_calendar: str, years: Sequence[int]) -> dict[dt.date, str]:
+    """Return the public holidays of a calendar such as "GB-ENG" in the given years, with names.
+
+    Raises:
+        ValueError: the ``holidays`` package has no such country or subdivision.
+    """
+    country, _, subdivision = holiday_calendar.upper().partition("-")
+    supported = holidays.list_supported_countries()
+    if country not in supported:
+        raise ValueError(
+            f"the holiday calendar {holiday_calendar!r} is not a country of the holidays "
+            "package. Use an ISO 3166 country code such as 'GB' or 'DE'."
+        )
+    if subdivision and subdivision not in supported[country]:
+        raise ValueError(
+            f"the holiday calendar {holiday_calendar!r} is not a subdivision of {country} in "
+            f"the holidays package. Use the country alone or one of "
+            f"{', '.join(f'{country}-{code}' for code in supported[country])}."
+        )
+    return dict(holidays.country_holidays(country, subdiv=subdivision or None, years=years))
+
+
 def validate_holiday_calendar(value: str, setting: str) -> str:
     """Check a holiday calendar such as "GB-ENG" against the holidays package; empty is none."""
     if not value:
         return value
-    from cohortintel.forecast import holiday_dates
-
     try:
         holiday_dates(value, [2000])
     except ValueError as error:

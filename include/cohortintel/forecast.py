@@ -14,6 +14,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from cohortintel.config import holiday_dates
+
 DEFAULT_NON_TRADING_WEEKDAYS: tuple[int, ...] = (5,)
 _WEEKDAY_ABBREVIATIONS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
@@ -169,30 +171,6 @@ def closure_days(
         else:
             closed |= (month_day >= first) | (month_day <= last)
     return days[closed]
-
-
-def holiday_dates(holiday_calendar: str, years: Sequence[int]) -> dict[datetime.date, str]:
-    """Return the public holidays of a calendar such as "GB-ENG" in the given years, with names.
-
-    Raises:
-        ValueError: the ``holidays`` package has no such country or subdivision.
-    """
-    import holidays
-
-    country, _, subdivision = holiday_calendar.upper().partition("-")
-    supported = holidays.list_supported_countries()
-    if country not in supported:
-        raise ValueError(
-            f"the holiday calendar {holiday_calendar!r} is not a country of the holidays "
-            "package. Use an ISO 3166 country code such as 'GB' or 'DE'."
-        )
-    if subdivision and subdivision not in supported[country]:
-        raise ValueError(
-            f"the holiday calendar {holiday_calendar!r} is not a subdivision of {country} in "
-            f"the holidays package. Use the country alone or one of "
-            f"{', '.join(f'{country}-{code}' for code in supported[country])}."
-        )
-    return dict(holidays.country_holidays(country, subdiv=subdivision or None, years=years))
 
 
 def fill_closed_days(
