@@ -312,6 +312,11 @@ def model_row(result: MonthlyForecast, filled_months: Sequence[dt.date] = ()) ->
     forecaster filled itself are added to them.
     """
     filled = sorted({*filled_months, *(month.date() for month in result.filled_periods)})
+    warnings = list(result.warnings)
+    if filled:
+        months = ", ".join(f"{month:%Y-%m}" for month in filled)
+        noun = "month" if len(filled) == 1 else "months"
+        warnings.insert(0, f"{len(filled)} {noun} missing in the source filled with 0: {months}")
     sarima = result.sarima
     champion = result.champion_score
     naive = result.seasonal_naive_score
@@ -331,7 +336,7 @@ def model_row(result: MonthlyForecast, filled_months: Sequence[dt.date] = ()) ->
         "training_end": result.training_end.date(),
         "n_obs": result.n_obs,
         "filled_periods": filled,
-        "warnings": list(result.warnings),
+        "warnings": warnings,
         "converged": result.converged,
         "fallback_reason": result.fallback_reason,
         "clipped_values": result.clipped_values,

@@ -101,6 +101,7 @@ def test_model_row_merges_forecaster_filled_months():
     series = month_series(range(1, 15)).drop(pd.Timestamp("2010-03-01"))
     row = model_row(fit_monthly_forecast(series, 2, series_id="s"), [dt.date(2010, 6, 1)])
     assert row["filled_periods"] == [dt.date(2010, 3, 1), dt.date(2010, 6, 1)]
+    assert row["warnings"][0] == "2 months missing in the source filled with 0: 2010-03, 2010-06"
 
 
 def test_validation_failure_reasons():
