@@ -8,8 +8,11 @@ name starting with ``cohortintel_test_`` and is dropped afterwards.
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +29,12 @@ from cohortintel.postgres_server import (
     ensure_database,
     find_or_start,
 )
+
+# Tests that build Settings() write charts and GX Data Docs to the default output
+# folder. Point it at a folder of the test run, so the demo's output is never touched.
+TEST_OUTPUT_DIR = Path(tempfile.mkdtemp(prefix="cohortintel_test_output_"))
+os.environ["COHORTINTEL_OUTPUT_DIR"] = str(TEST_OUTPUT_DIR)
+atexit.register(shutil.rmtree, TEST_OUTPUT_DIR, ignore_errors=True)
 
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
 ONLINE_RETAIL_CSV = SHARED_DATA / "online_retail" / "online_retail.csv.gz"

@@ -50,6 +50,11 @@ def project_path_for_prefix(name: str) -> Path:
     return PROJECT_ROOT / f"{name}-{prefix}"
 
 
+def default_output_dir() -> Path:
+    """Return COHORTINTEL_OUTPUT_DIR, or the project's output folder of the database prefix."""
+    return Path(_env("OUTPUT_DIR", str(project_path_for_prefix("output"))))
+
+
 class ConfigError(ValueError):
     """A setting has a value the pipeline cannot use."""
 
@@ -331,7 +336,7 @@ class Settings:
     alert_email_to: tuple[str, ...] = ()
     alert_timeout_seconds: int = 10
     alert_warning_period_seconds: int = 86400
-    output_dir: Path = field(default_factory=lambda: PROJECT_ROOT / "output")
+    output_dir: Path = field(default_factory=default_output_dir)
     # Monthly sales series from outside the order system, forecast one mapped task each.
     monthly_sales_table: str = "public.monthly_sales"
     monthly_forecast_horizon: int = 18
@@ -402,7 +407,7 @@ class Settings:
             alert_email_to=_email_recipients(),
             alert_timeout_seconds=_env_int("ALERT_TIMEOUT_SECONDS", 10, minimum=1),
             alert_warning_period_seconds=_env_int("ALERT_WARNING_PERIOD_SECONDS", 86400),
-            output_dir=Path(_env("OUTPUT_DIR", str(project_path_for_prefix("output")))),
+            output_dir=default_output_dir(),
             monthly_sales_table=validate_qualified_name(
                 _env("MONTHLY_SALES_TABLE", "public.monthly_sales"),
                 "COHORTINTEL_MONTHLY_SALES_TABLE",

@@ -43,6 +43,11 @@ def test_annual_closures_parsed(monkeypatch):
     assert Settings.from_env().annual_closures == (((12, 24), (1, 2)), ((2, 29), (2, 29)))
 
 
+def test_settings_object_reads_output_dir(monkeypatch, tmp_path):
+    monkeypatch.setenv("COHORTINTEL_OUTPUT_DIR", str(tmp_path))
+    assert Settings().output_dir == tmp_path
+
+
 def test_weekday_names_parsed():
     assert parse_weekdays("sat, Sunday") == (5, 6)
     assert parse_weekdays("") == ()
