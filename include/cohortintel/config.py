@@ -220,6 +220,11 @@ def holiday_dates(holiday_calendar: str, years: Sequence[int]) -> dict[dt.date, 
     Raises:
         ValueError: the ``holidays`` package has no such country or subdivision.
     """
+    if "," in holiday_calendar:
+        raise ValueError(
+            f"the holiday calendar {holiday_calendar!r} lists more than one calendar. Give "
+            "one, such as 'GB-ENG', and add other closing days with COHORTINTEL_ANNUAL_CLOSURES."
+        )
     country, _, subdivision = holiday_calendar.upper().partition("-")
     supported = holidays.list_supported_countries()
     if country not in supported:
@@ -237,7 +242,7 @@ def holiday_dates(holiday_calendar: str, years: Sequence[int]) -> dict[dt.date, 
 
 
 def validate_holiday_calendar(value: str, setting: str) -> str:
-    """Check a holiday calendar such as "GB-ENG" against the holidays package; empty is none."""
+    """Check a holiday calendar such as "GB-ENG" against the holidays package; empty turns it off."""
     if not value:
         return value
     try:

@@ -158,17 +158,19 @@ def latest_forecasts(
         lines.append(f"  why: {reason}")
         forecast = _fetch(
             warehouse_dsn,
-            "select period_start, forecast, lower_80, upper_80 from marts.sales_forecast"
+            "select period_start, forecast, lower_80, upper_80, is_closed from marts.sales_forecast"
             " where series_id = %s and grain = %s and as_of_month = %s order by period_start",
             (series_id, grain, as_of),
         )
-        for period, value, low, high in forecast[:days_shown]:
+        for period, value, low, high, is_closed in forecast[:days_shown]:
             lines.append(
                 f"  {period:{PERIOD_FORMATS[grain]}}  {value:>12,.0f}   "
-                f"80% interval {low:>10,.0f} to {high:>10,.0f}"
+                + ("shop closed" if is_closed else f"80% interval {low:>10,.0f} to {high:>10,.0f}")
             )
         total = sum(row[1] for row in forecast)
-        lines.append(f"  next {len(forecast)} {periods} in total: {total:,.0f}")
+        closed = sum(row[4] for row in forecast)
+        closures = f" ({closed} of them closures, forecast as 0)" if closed else ""
+        lines.append(f"  next {len(forecast)} {periods} in total: {total:,.0f}{closures}")
     return lines
 
 

@@ -286,7 +286,10 @@ def stage_forecast(
     run_id: str,
     data_interval: tuple[dt.datetime, dt.datetime],
 ) -> None:
-    """Replace the staged model row and forecast rows of one series, grain and as-of month."""
+    """Replace the staged model row and forecast rows of one series, grain and as-of month.
+
+    A day-grain ``forecast`` has an is_closed column; without it every row is an open period.
+    """
     from psycopg2.extras import execute_values
 
     key = {"series_id": series_id, "grain": grain, "as_of_month": as_of_month}
@@ -310,6 +313,7 @@ def stage_forecast(
             float(item.upper_80),
             float(item.lower_95),
             float(item.upper_95),
+            bool(getattr(item, "is_closed", False)),
         )
         for item in (forecast.itertuples(index=False) if forecast is not None else ())
     ]
@@ -328,7 +332,7 @@ def stage_forecast(
         execute_values(
             cur,
             "insert into staging.sales_forecast (series_id, grain, as_of_month, period_start,"
-            " forecast, lower_80, upper_80, lower_95, upper_95) values %s",
+            " forecast, lower_80, upper_80, lower_95, upper_95, is_closed) values %s",
             forecast_rows,
         )
 
@@ -378,7 +382,8 @@ def _fit_day(
         warm_start=warm_start,
         closed_days=closed.append(closed_ahead),
     )
-    return period_model_row(result, "day"), result.forecast
+    frame = result.forecast.assign(is_closed=horizon.isin(closed_ahead))
+    return period_model_row(result, "day"), frame
 
 
 def _fit_period(

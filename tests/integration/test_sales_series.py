@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from cohortintel import db
+from cohortintel import db, report
 from cohortintel.config import Settings
 from cohortintel.publish import publish_forecasts
 from cohortintel.sales import build_sales_series, fit_forecasts, training_series
@@ -106,6 +106,13 @@ def test_closures_filled_in_training_and_zero_in_horizon(series_dsn, as_of_month
     holidays = [dt.date(2011, 4, 22), dt.date(2011, 4, 25), dt.date(2011, 4, 29)]
     assert [forecasts[day] for day in holidays] == [0.0, 0.0, 0.0]
     assert sum(value == 0.0 for value in forecasts.values()) == 3
+    closed = fetch(
+        series_dsn,
+        "select period_start from marts.sales_forecast where is_closed order by period_start",
+    )
+    assert [day for (day,) in closed] == holidays
+    total_line = report.latest_forecasts(series_dsn)[-1]
+    assert total_line.endswith("(3 of them closures, forecast as 0)")
 
 
 def test_open_month_stops_at_last_day_with_data(series_dsn):

@@ -93,6 +93,7 @@ def test_season_follows_trading_week(monkeypatch):
         ("SALES_TOP_COUNTRIES", "five", "not an integer"),
         ("HOLIDAY_CALENDAR", "ZZ", "is not a country"),
         ("HOLIDAY_CALENDAR", "GB-XX", "GB-ENG"),
+        ("HOLIDAY_CALENDAR", "GB-ENG,GB-SCT", "more than one calendar"),
         ("ANNUAL_CLOSURES", "12-24..13-02", "'13-02' is not a month and day"),
         ("ANNUAL_CLOSURES", "christmas", "MM-DD..MM-DD"),
     ],

@@ -36,6 +36,7 @@ select
     forecast.upper_80,
     forecast.lower_95,
     forecast.upper_95,
+    forecast.is_closed,
     actuals.net_revenue::double precision as actual
 from marts.sales_forecast as forecast
 inner join model on forecast.grain = model.grain

@@ -26,11 +26,11 @@ where as_of_month = %(as_of_month)s
 
 insert into marts.sales_forecast (
     series_id, grain, as_of_month, period_start, forecast, lower_80, upper_80, lower_95,
-    upper_95
+    upper_95, is_closed
 )
 select
     series_id, grain, as_of_month, period_start, forecast, lower_80, upper_80, lower_95,
-    upper_95
+    upper_95, is_closed
 from staging.sales_forecast
 where as_of_month = %(as_of_month)s
     and grain = %(grain)s;
