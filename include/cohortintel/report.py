@@ -99,18 +99,27 @@ def average_curve(warehouse_dsn: str) -> list[str]:
     ]
 
 
-def at_risk_section(warehouse_dsn: str) -> list[str]:
-    """Return the at-risk cohorts of the newest retention projection, one line each."""
+def at_risk_section(warehouse_dsn: str, through_month: dt.date | None = None) -> list[str]:
+    """Return the at-risk cohorts of the newest retention projection, one line each.
+
+    With ``through_month``, projections as of a later month are left out.
+    """
     from cohortintel.at_risk import at_risk_cohorts
 
-    if not _fetch(warehouse_dsn, "select 1 from marts.retention_projection limit 1"):
+    ((as_of_month,),) = _fetch(
+        warehouse_dsn,
+        "select max(as_of_month) from marts.retention_projection"
+        " where %s::date is null or as_of_month <= %s",
+        (through_month, through_month),
+    )
+    if as_of_month is None:
         return [
             "(no retention projection yet: a segment needs COHORTINTEL_RETENTION_MIN_CUSTOMERS "
             "customers and a cohort that has lived COHORTINTEL_RETENTION_SETTLE_MONTHS closed "
             "months after a month since its first purchase; the project_retention log says "
             "which condition is missing)"
         ]
-    rows = at_risk_cohorts(warehouse_dsn)
+    rows = at_risk_cohorts(warehouse_dsn, as_of_month)
     if not rows:
         return ["(no cohort flagged in the newest retention projection)"]
     lines = [f"As of {rows[0]['as_of_month']:%Y-%m}: {len(rows)} flag(s), largest shortfall first"]
@@ -212,7 +221,8 @@ def _later_months_note(warehouse_dsn: str, through_month: dt.date | None) -> lis
     return [
         f"  The runs ended with {through_month:%Y-%m}, but earlier runs loaded months up to "
         f"{last_loaded:%Y-%m}. The row counts and the cohort tables include those months; "
-        f"the forecasts below are those of {through_month:%Y-%m} and before."
+        f"the at-risk cohorts and the forecasts below are those of {through_month:%Y-%m} "
+        "and before."
     ]
 
 
@@ -241,7 +251,7 @@ def summary(
         *average_curve(warehouse_dsn),
         "",
         "== Cohorts at risk (newest closed month below the projected band or older cohorts) ==",
-        *at_risk_section(warehouse_dsn),
+        *at_risk_section(warehouse_dsn, through_month),
         "",
         "== Latest sales forecasts (net revenue per period, GBP) ==",
         *latest_forecasts(warehouse_dsn, through_month=through_month),

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from cohortintel import db
+from cohortintel import db, report
 from cohortintel.at_risk import at_risk_cohorts
 from cohortintel.months import add_months, months_between
 from cohortintel.projection import ProjectionSettings
@@ -178,6 +178,11 @@ def test_cohort_below_band_flagged(warehouse_dsn):
     assert flag["shortfall"] == pytest.approx(band[1] - 0.01)
     assert flag["reference_as_of_month"] == march
     assert at_risk_cohorts(warehouse_dsn) == flags
+    assert report.at_risk_section(warehouse_dsn)[0].startswith("As of 2011-04:")
+    # A summary of the runs up to March shows March's projection, which flagged nothing.
+    assert report.at_risk_section(warehouse_dsn, march) == [
+        "(no cohort flagged in the newest retention projection)"
+    ]
 
 
 def test_cohort_below_older_cohorts_flagged(warehouse_dsn):
