@@ -185,9 +185,9 @@ def parse_weekdays(raw: str) -> tuple[int, ...]:
 
 
 def parse_annual_closures(raw: str) -> tuple[tuple[tuple[int, int], tuple[int, int]], ...]:
-    """Parse "12-24..01-02,08-01" into ((month, day), (month, day)) closures, first and last day.
+    """Parse "12-24..01-02,08-01" into closures of ((month, day), (month, day)), first and last day.
 
-    A single MM-DD is a one-day closure; a range whose last day comes before its
+    A single MM-DD is a one-day closure. A range whose last day comes before its
     first in the calendar runs over the year end.
     """
     closures = []

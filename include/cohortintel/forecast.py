@@ -139,7 +139,7 @@ def validate_horizon(horizon: pd.DatetimeIndex, last_date: pd.Timestamp, series_
         )
 
 
-# A yearly closure as (month, day) of its first and last day; it may run over the year end.
+# A yearly closure as the (month, day) of its first and last day. It may run over the year end.
 AnnualClosure = tuple[tuple[int, int], tuple[int, int]]
 
 

@@ -743,7 +743,7 @@ def fit_trading_day_forecast(
 
     ``closed_days`` are days on which the shop was or will be closed. Those in
     the series are filled by ``forecast.fill_closed_days`` before fitting, and
-    those in the horizon are forecast as 0 with zero-width intervals; a warning
+    those in the horizon are forecast as 0 with zero-width intervals. A warning
     names both.
 
     Raises:

@@ -236,8 +236,8 @@ def summary(
 ) -> str:
     """Return the whole demo summary as text.
 
-    With ``through_month``, the month of the last run, the forecast sections
-    leave out models of later months, which earlier runs may have left.
+    With ``through_month``, the month of the last run, the at-risk and forecast
+    sections leave out the results of later months, which earlier runs may have left.
     """
     sections = [
         "== Rows ==",

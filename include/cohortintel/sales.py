@@ -367,8 +367,8 @@ def _fit_day(
         horizon[0].date(), horizon[-1].date(), settings.holiday_calendar, settings.annual_closures
     )
     log.info(
-        "Series %s: %s trading days of the training data are closures; %s of the %s days "
-        "ahead are closures and get 0",
+        "Series %s: %s trading days of the training data are closures, and %s of the %s days "
+        "ahead are closed and forecast as 0",
         series_id,
         int(series.index.isin(closed).sum()),
         int(horizon.isin(closed_ahead).sum()),

@@ -454,7 +454,7 @@ def test_charts_and_summary_per_series(shop_dsn, tmp_path: Path):
     assert lines[total + 6] == "  next 4 months in total: 348"
 
 
-def test_summary_of_earlier_run_leaves_out_later_models(shop_dsn):
+def test_summary_leaves_out_later_models(shop_dsn):
     forecast_sales(shop_dsn, JANUARY, settings("month", top=0), "run-jan", interval(JANUARY))
     forecast_sales(shop_dsn, FEBRUARY, settings("month", top=0), "run-feb", interval(FEBRUARY))
 
@@ -465,7 +465,7 @@ def test_summary_of_earlier_run_leaves_out_later_models(shop_dsn):
     assert through_january[0].startswith("Series total (month), as of 2011-01:")
 
 
-def test_summary_names_months_loaded_after_the_runs(shop_dsn):
+def test_summary_notes_later_loaded_months(shop_dsn):
     # The shop's transactions run to March 2011.
     text = report.summary(shop_dsn, shop_dsn, "core.transactions", [], None, JANUARY)
     assert "The runs ended with 2011-01, but earlier runs loaded months up to 2011-03." in text

@@ -93,7 +93,7 @@ def test_day_without_any_line_is_closure(series_dsn):
 
 # April is not closed yet, so its run also trains up to 31 March and forecasts from 1 April.
 @pytest.mark.parametrize("as_of_month", [MARCH, APRIL])
-def test_closures_filled_in_training_and_zero_in_horizon(series_dsn, as_of_month):
+def test_closures_in_training_and_horizon(series_dsn, as_of_month):
     fit_forecasts(series_dsn, as_of_month, Settings(), "run-1", INTERVAL)
     publish_forecasts(series_dsn, as_of_month)
     (warnings,) = fetch(series_dsn, "select warnings from marts.forecast_model")[0]

@@ -22,7 +22,7 @@ def test_defaults_match_online_retail(monkeypatch):
     assert settings.start_month == dt.date(2010, 12, 1)
 
 
-def test_closures_default_to_the_shop_in_england(monkeypatch):
+def test_closures_default_to_england(monkeypatch):
     monkeypatch.delenv("COHORTINTEL_HOLIDAY_CALENDAR", raising=False)
     monkeypatch.delenv("COHORTINTEL_ANNUAL_CLOSURES", raising=False)
     settings = Settings.from_env()

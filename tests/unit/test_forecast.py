@@ -359,7 +359,7 @@ def test_empty_horizon_rejected():
 CHRISTMAS = (((12, 24), (1, 2)),)
 
 
-def test_public_holidays_of_england_around_new_year():
+def test_england_holidays_around_new_year():
     days = closure_days(datetime.date(2011, 12, 20), datetime.date(2012, 1, 5), "GB-ENG")
     # 25 December 2011 and 1 January 2012 fall on Sundays, so the Tuesday
     # after Christmas and the Monday after New Year are the substitute days.
@@ -404,13 +404,13 @@ def test_closed_day_takes_mean_of_same_weekday():
     series = make_series(np.resize(WEEKLY_PATTERN, 18))
     series.iloc[8] = 0.0
     filled, days = fill_closed_days(series, series.index[[8]], 6)
-    # Position 8 is weekday 2 of the pattern; days 2 and 14 are open and sold 160.
+    # Position 8 is weekday 2 of the pattern. Days 2 and 14 are open and sold 160 each.
     assert filled.iloc[8] == 160.0
     assert days.equals(series.index[[8]])
     assert filled.drop(series.index[8]).equals(series.drop(series.index[8]))
 
 
-def test_closure_longer_than_a_week_reaches_open_weeks():
+def test_long_closure_reaches_open_weeks():
     values = np.arange(1.0, 25.0)
     series = make_series(values)
     closed = series.index[6:14]
@@ -422,7 +422,7 @@ def test_closure_longer_than_a_week_reaches_open_weeks():
     assert len(days) == 8
 
 
-def test_closure_at_the_end_takes_the_week_before():
+def test_closure_at_end_takes_week_before():
     series = make_series(np.resize(WEEKLY_PATTERN, 12))
     filled, _ = fill_closed_days(series, series.index[[11]], 6)
     assert filled.iloc[11] == WEEKLY_PATTERN[5]
@@ -435,7 +435,7 @@ def test_closed_weekday_without_open_day_kept():
     assert len(days) == 0
 
 
-def test_closed_days_filled_before_fit_and_zero_ahead():
+def test_closures_filled_and_zero_ahead():
     series = weekly_series(96)
     closed_history = series.index[[40, 41, 47]]
     closed_values = series.copy()
